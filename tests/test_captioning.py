@@ -1,0 +1,118 @@
+"Captioning: SIGKILL at random points and resume; bad images; two accelerate processes; CLI."
+import os, sys, json, random, signal, subprocess, time, shutil
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+from pathlib import Path
+import pandas as pd, pytest, torch
+from PIL import Image
+torch.set_num_threads(1)
+from mllmsent.vision_models import tiny_llava
+from mllmsent.captioning import caption_images, read_caption_rows, image_table, load_image, merge_caption_files
+
+ENV = dict(os.environ, OMP_NUM_THREADS='1', HF_HUB_OFFLINE='1', TOKENIZERS_PARALLELISM='false')
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    d = tmp_path_factory.mktemp('tiny')
+    model, processor = tiny_llava()
+    model.save_pretrained(d); processor.save_pretrained(d)
+    return d, model, processor
+
+def write_images(folder, n, seed=0):
+    folder.mkdir(parents=True, exist_ok=True); r = random.Random(seed)
+    for i in range(n): Image.new('RGB', (24 + i % 9, 20), tuple(r.randrange(256) for _ in range(3))).save(folder / f'img{i:03d}.png')
+    return folder
+
+def cli(model_dir, images, out, *extra):
+    return [sys.executable, '-c', 'from mllmsent.captioning import main_caption; main_caption()', str(model_dir), str(images),
+            str(out), '--batch-size', '4', '--max-new-tokens', '6', *extra]
+
+def test_sigkill_at_random_points_then_resume(tiny, tmp_path):
+    model_dir = tiny[0]
+    images, out = write_images(tmp_path / 'imgs', 150), tmp_path / 'caps.jsonl'
+    rng, kills, counts = random.Random(1), 0, []
+    on_disk = lambda: sum(len(read_caption_rows(f)) for f in tmp_path.glob('caps*.jsonl'))
+    for attempt in range(5):
+        p = subprocess.Popen(cli(model_dir, images, out), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if attempt == 0: time.sleep(rng.uniform(1, 5))          # while importing / loading the model
+        else:                                                    # mid-run: once new rows appear, after a random delay
+            start, t0 = on_disk(), time.time()
+            while p.poll() is None and on_disk() == start and time.time() - t0 < 60: time.sleep(0.05)
+            time.sleep(rng.uniform(0, 0.6))
+        if p.poll() is None: p.send_signal(signal.SIGKILL); kills += 1
+        p.wait()
+        counts.append(on_disk())
+    print('rows on disk after each kill:', counts)
+    r = subprocess.run(cli(model_dir, images, out), env=ENV, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = read_caption_rows(out)
+    ids = [x['id'] for x in rows]
+    assert kills >= 3 and sum(0 < n < 150 for n in counts) >= 2
+    assert sorted(ids) == [f'img{i:03d}' for i in range(150)]          # every image exactly once
+    assert all(x['error'] is None and isinstance(x['caption'], str) for x in rows)
+    assert list(tmp_path.glob('caps.part*')) == []                     # shards merged away
+    assert out.read_text().endswith('\n')
+
+def test_torn_last_line_is_cut_and_not_doubled(tiny, tmp_path):
+    _, model, processor = tiny
+    images = write_images(tmp_path / 'imgs', 6)
+    out = tmp_path / 'c.jsonl'
+    caption_images(model, processor, images, out, batch_size=2, max_new_tokens=3, progress=False)
+    text = out.read_text()
+    lines = text.splitlines(keepends=True)
+    out.write_text(''.join(lines[:3]) + lines[3][:17])   # as if killed while writing the 4th row
+    assert len(read_caption_rows(out)) == 3
+    res = caption_images(model, processor, images, out, batch_size=2, max_new_tokens=3, progress=False)
+    assert sorted(res.id) == sorted(f'img{i:03d}' for i in range(6))
+    assert all(json.loads(l) for l in out.read_text().splitlines())
+
+def test_damaged_middle_line_is_an_error(tmp_path):
+    f = tmp_path / 'c.jsonl'
+    f.write_text('{"id": "a", "prompt_id": "detailed"}\nGARBAGE\n{"id": "b", "prompt_id": "detailed"}\n')
+    with pytest.raises(ValueError, match='line 2 is not JSON'): read_caption_rows(f)
+
+def test_bad_images_are_recorded_and_nothing_is_lost(tiny, tmp_path):
+    _, model, processor = tiny
+    d = write_images(tmp_path / 'imgs', 3)
+    Image.new('L', (20, 20), 90).save(d / 'gray.png')
+    Image.new('RGBA', (20, 20), (255, 0, 0, 0)).save(d / 'alpha.png')
+    Image.new('P', (20, 20)).save(d / 'palette.gif')
+    Image.new('CMYK', (20, 20), (0, 50, 50, 0)).save(d / 'cmyk.jpg')
+    good = d / 'img000.png'
+    jpg = d / 'trunc.jpg'; Image.new('RGB', (64, 64), 'blue').save(jpg); jpg.write_bytes(jpg.read_bytes()[:200])
+    (d / 'text.jpg').write_text('this is not an image')
+    (d / 'empty.png').write_bytes(b'')
+    paths = sorted(str(p) for p in d.iterdir()) + [str(d / 'missing.jpg')]
+    res = caption_images(model, processor, paths, tmp_path / 'o.jsonl', batch_size=4, max_new_tokens=3, progress=False).set_index('id')
+    assert len(res) == len(paths)
+    errors = res.error.dropna()
+    assert set(errors.index) == {'trunc', 'text', 'empty', 'missing'}
+    assert 'missing.jpg: image file not found' in errors['missing']
+    assert 'trunc.jpg: not a readable image' in errors['trunc']
+    for ok in ('gray', 'alpha', 'palette', 'cmyk', 'img000'): assert isinstance(res.caption[ok], str)
+    assert load_image(d / 'alpha.png').getpixel((0, 0)) == (255, 255, 255)
+    assert load_image(d / 'gray.png').mode == 'RGB'
+
+def test_duplicate_ids_and_missing_folder(tmp_path):
+    d = write_images(tmp_path / 'i', 1)
+    Image.new('RGB', (8, 8)).save(d / 'img000.jpg')
+    with pytest.raises(ValueError, match="'img000' appears more than once"): image_table(d)
+    with pytest.raises(FileNotFoundError, match='no such folder'): image_table(tmp_path / 'nope')
+
+def test_merge_keeps_one_row_per_image(tmp_path):
+    a, b, out = tmp_path / 'o.part0.jsonl', tmp_path / 'o.part1.jsonl', tmp_path / 'o.jsonl'
+    row = lambda i: json.dumps(dict(id=i, prompt_id='detailed', caption='x')) + '\n'
+    out.write_text(row('1')); a.write_text(row('1') + row('2')); b.write_text(row('3') + '{"id": "4", "prom')
+    res = merge_caption_files(out, [a, b])
+    assert sorted(res.id) == ['1', '2', '3'] and not a.exists() and not b.exists()
+
+@pytest.mark.skipif(shutil.which('accelerate') is None, reason='accelerate CLI not installed')
+def test_two_processes_with_accelerate(tiny, tmp_path):
+    images, out = write_images(tmp_path / 'imgs', 10), tmp_path / 'caps.jsonl'
+    cmd = ['accelerate', 'launch', '--cpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no',
+           '--dynamo_backend', 'no', '--main_process_port', str(29500 + os.getpid() % 1000), shutil.which('mllmsent-caption'),
+           str(tiny[0]), str(images), str(out), '--batch-size', '2', '--max-new-tokens', '3']
+    r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = read_caption_rows(out)
+    assert sorted(x['id'] for x in rows) == [f'img{i:03d}' for i in range(10)]
+    assert list(tmp_path.glob('caps.part*')) == []
