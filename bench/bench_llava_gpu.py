@@ -12,8 +12,8 @@ import torch
 def build(bits, tmp):
     "A LLaVA-1.5-7B config model on the GPU: bf16, or saved once and reloaded in 4-bit through `load_vision_model`."
     from transformers import LlavaForConditionalGeneration, LlavaProcessor, CLIPImageProcessorPil
-    from mllmsent.vision_models import llava_7b_config, tiny_tokenizer, load_vision_model, LLAVA_CHAT_TEMPLATE
-    tok = tiny_tokenizer(vocab_size=512)
+    from mllmsent.vision_models import llava_7b_config, tiny_llava_tokenizer, load_vision_model, LLAVA_CHAT_TEMPLATE
+    tok = tiny_llava_tokenizer(vocab_size=512)
     cfg = llava_7b_config(vocab_size=32064, image_token_index=tok.convert_tokens_to_ids('<image>'))
     cfg.text_config.pad_token_id = tok.pad_token_id
     ip = CLIPImageProcessorPil(size={'shortest_edge': 336}, crop_size={'height': 336, 'width': 336})
@@ -41,11 +41,10 @@ def examples(n):
     return llavac_examples(pd.DataFrame(rows))
 
 def run(bits, a, tmp):
-    from mllmsent.llavac import add_lora, LLaVACCollator, predict_llavac
+    from mllmsent.llavac import add_llava_lora, LLaVACCollator, predict_llavac
     torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
     model, proc = build(bits, tmp)
-    model = add_lora(model, r=128, lora_alpha=256, gradient_checkpointing=True)
-    if bits is None: model.enable_input_require_grads()
+    model = add_llava_lora(model, r=128, lora_alpha=256, gradient_checkpointing=True)   # also makes inputs require grad (bf16)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
     col, ex = LLaVACCollator(proc), examples(a.batch_size * (a.steps + 1))
     model.train()

@@ -16,10 +16,12 @@ from .core import get_task, label_name
 from .prompts import render_prompt, parse_label
 from .vision_models import to_rgb, language_lora_targets
 from .captioning import load_image
+from .models import lora_config
+from .sft import add_lora
 
 # %% auto #0
 __all__ = ['LABELS', 'ORDER', 'LLAVA_LORA', 'TRIPLES', 'SPLIT_PROCEDURES', 'LLAVAC_REPORTED', 'llavac_instruction',
-           'llavac_answer', 'llavac_examples', 'LLaVACCollator', 'add_lora', 'train_llavac', 'parse_llavac',
+           'llavac_answer', 'llavac_examples', 'LLaVACCollator', 'add_llava_lora', 'train_llavac', 'parse_llavac',
            'predict_llavac', 'llavac_metrics', 'mvsa_split']
 
 # %% ../nbs/09_llavac.ipynb #8a45c979
@@ -97,21 +99,17 @@ class LLaVACCollator:
 LLAVA_LORA = dict(r=128, lora_alpha=256, lora_dropout=0.05, learning_rate=2e-4, epochs=1, warmup_steps=0.03,
                   lr_scheduler_type='cosine', per_device_batch_size=16)
 
-def add_lora(model,                        # a LLaVA-style model, full precision or loaded in 4-bit (QLoRA)
-             r:int=LLAVA_LORA['r'],        # LoRA rank (LLaVA-1.5's LoRA recipe: 128)
-             lora_alpha:int=LLAVA_LORA['lora_alpha'], # LoRA scaling (LLaVA-1.5: 256)
-             lora_dropout:float=LLAVA_LORA['lora_dropout'],
-             train_projector:bool=False,   # also train the multimodal projector fully (LLaVA trains it in stage 1)
-             gradient_checkpointing:bool=False # trade compute for memory (7B models on one GPU)
-            ):
-    "A peft model with LoRA on the language model's projections; the vision tower stays frozen (and unquantized)."
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    if getattr(model, 'is_loaded_in_4bit', False) or getattr(model, 'is_loaded_in_8bit', False):
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
-    elif gradient_checkpointing: model.gradient_checkpointing_enable()
-    cfg = LoraConfig(r=r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=language_lora_targets(),
-                     modules_to_save=['multi_modal_projector'] if train_projector else None, task_type='CAUSAL_LM')
-    return get_peft_model(model, cfg)
+def add_llava_lora(model,                  # a LLaVA-style model, full precision or loaded in 4-bit (QLoRA)
+                   r:int=LLAVA_LORA['r'],  # LoRA rank (LLaVA-1.5's LoRA recipe: 128)
+                   lora_alpha:int=LLAVA_LORA['lora_alpha'], # LoRA scaling (LLaVA-1.5: 256)
+                   lora_dropout:float=LLAVA_LORA['lora_dropout'],
+                   train_projector:bool=False,   # also train the multimodal projector fully (LLaVA trains it in stage 1)
+                   gradient_checkpointing:bool=False # trade compute for memory (7B models on one GPU)
+                  ):
+    "`mllmsent.sft.add_lora` with LoRA on the language model's projections only; the vision tower stays frozen (and unquantized)."
+    config = lora_config(model, r=r, alpha=lora_alpha, dropout=lora_dropout, target_modules=language_lora_targets(),
+                         modules_to_save=['multi_modal_projector'] if train_projector else None)
+    return add_lora(model, config, gradient_checkpointing=gradient_checkpointing)
 
 # %% ../nbs/09_llavac.ipynb #8e94d757
 def train_llavac(model,                  # a LLaVA-style model (full precision, or 4-bit for QLoRA)
@@ -122,7 +120,7 @@ def train_llavac(model,                  # a LLaVA-style model (full precision, 
                  learning_rate:float=LLAVA_LORA['learning_rate'],
                  batch_size:int=8,       # per device
                  grad_accum:int=1,       # gradient accumulation steps
-                 lora:dict|None=None,    # keyword arguments for `add_lora` (r, lora_alpha, train_projector, ...)
+                 lora:dict|None=None,    # keyword arguments for `add_llava_lora` (r, lora_alpha, train_projector, ...)
                  max_steps:int=-1,       # stop after this many steps (-1: run the epochs)
                  seed:int=0,
                  bf16:bool=False,        # bf16 autocast (GPU)
@@ -130,7 +128,7 @@ def train_llavac(model,                  # a LLaVA-style model (full precision, 
                 ):
     "Fine-tune with LoRA/QLoRA through `transformers.Trainer`; returns the trained peft model."
     from transformers import Trainer, TrainingArguments
-    model = add_lora(model, **(lora or {})) if not hasattr(model, 'peft_config') else model
+    model = add_llava_lora(model, **(lora or {})) if not hasattr(model, 'peft_config') else model
     args = TrainingArguments(output_dir=str(output_dir), num_train_epochs=epochs, learning_rate=learning_rate,
                              per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum,
                              max_steps=max_steps, seed=seed, data_seed=seed, bf16=bf16, lr_scheduler_type='cosine',

@@ -88,16 +88,19 @@ TINY_CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>\n"
                       "{% for c in m['content'] %}{% if c['type'] == 'image' %}<image>{% else %}{{ c['text'] }}{% endif %}{% endfor %}"
                       "{% endif %}<|end|>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
 
-def tiny_tokenizer(corpus,                   # texts to learn the vocabulary from
-                   vocab_size:int=600,       # BPE vocabulary size (special tokens included)
-                   chat_template:bool=False, # attach a simple chat template
-                   extra_special=()          # more special tokens (e.g. '<image>')
+def tiny_tokenizer(corpus,                      # texts to learn the vocabulary from
+                   vocab_size:int=600,          # BPE vocabulary size (special tokens included)
+                   chat_template:bool|str=False, # True: `TINY_CHAT_TEMPLATE` and its role tokens; a string: that Jinja template
+                   extra_special_tokens:dict|None=None # named special tokens, e.g. {'image_token': '<image>'} for LLaVA
                   ):
     "A byte-level BPE `PreTrainedTokenizerFast` trained on `corpus`, with <pad>, <s> (prepended) and </s>."
     from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders, processors
     from transformers import PreTrainedTokenizerFast
-    special = ['<pad>', '<s>', '</s>', '<unk>', *extra_special]
-    if chat_template: special += ['<|user|>', '<|assistant|>', '<|system|>', '<|end|>']
+    named = dict(extra_special_tokens or {})
+    bad = [k for k in named if not k.endswith('_token')]
+    if bad: raise ValueError(f"extra_special_tokens keys name tokenizer attributes and must end in '_token' (e.g. 'image_token'), got {bad}")
+    roles = ['<|user|>', '<|assistant|>', '<|system|>', '<|end|>'] if chat_template is True else []
+    special = list(dict.fromkeys(['<pad>', '<s>', '</s>', '<unk>', *named.values(), *roles]))
     tk = Tokenizer(models.BPE(unk_token='<unk>'))
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
@@ -106,8 +109,8 @@ def tiny_tokenizer(corpus,                   # texts to learn the vocabulary fro
     tk.train_from_iterator(list(corpus), trainer)
     tk.post_processor = processors.TemplateProcessing(single='<s> $A', pair='<s> $A <s> $B', special_tokens=[('<s>', tk.token_to_id('<s>'))])
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token='<pad>', bos_token='<s>', eos_token='</s>', unk_token='<unk>',
-                                  additional_special_tokens=list(special[4:]) or None)
-    if chat_template: tok.chat_template = TINY_CHAT_TEMPLATE
+                                  extra_special_tokens=roles or None, model_specific_special_tokens=named or None)
+    if chat_template: tok.chat_template = TINY_CHAT_TEMPLATE if chat_template is True else chat_template
     return tok
 
 # %% ../nbs/04_models.ipynb #60fb1aa8

@@ -59,15 +59,21 @@ def _batch_answer_ids(tokenizer, prompts, answers):
     return full, n_ans
 
 # %% ../nbs/06_scoring.ipynb #8ed94239
+def _pad_id(tok):
+    "The id to pad with: the pad token's, else (LLaMA-3 has no pad token) the eos token's; padding is masked out either way."
+    return tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+
 @contextlib.contextmanager
 def _padding(tok_or_proc, side):
-    "Temporarily set the tokenizer's padding side (restored afterwards)."
+    "Temporarily set the tokenizer's padding side, and its pad token to eos when it has none; both are restored afterwards."
     tok = _text_tokenizer(tok_or_proc)
-    old = tok.padding_side
+    old_side, no_pad = tok.padding_side, tok.pad_token is None
     tok.padding_side = side
-    if tok.pad_token is None: tok.pad_token = tok.eos_token
+    if no_pad: tok.pad_token = tok.eos_token
     try: yield tok
-    finally: tok.padding_side = old
+    finally:
+        tok.padding_side = old_side
+        if no_pad: tok.pad_token = None
 
 def _model_device(model, device):
     if device is not None: return torch.device(device)
@@ -98,7 +104,7 @@ def _shared_prompt_batch(model, tok, prompts, cands, dev, normalize):
     L = [min(split[i * n_c:(i + 1) * n_c]) for i in range(len(prompts))]   # shared prompt tokens of each prompt
     p_ids = [full[i * n_c][:L[i]] for i in range(len(prompts))]
     conts = [f[L[r // n_c]:] for r, f in enumerate(full)]                  # continuation (answer, maybe a merged piece before it)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)   # masked out either way
+    pad = _pad_id(tok)
     Lm, Cm = max(L), max(len(c) for c in conts)
     ids = torch.tensor([[pad] * (Lm - len(x)) + x for x in p_ids], device=dev)          # left padded prompts
     mask = torch.tensor([[0] * (Lm - len(x)) + [1] * len(x) for x in p_ids], device=dev)
@@ -250,7 +256,7 @@ def generate_answers(model,                  # a causal LM or image-text-to-text
         batch = prompts[s:s + batch_size]
         with _padding(tok_or_proc, 'left'):
             enc = _encode(tok_or_proc, batch, images[s:s + batch_size] if images is not None else None, dev)
-        kw = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, pad_token_id=tok.pad_token_id, **gen_kwargs)
+        kw = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, pad_token_id=_pad_id(tok), **gen_kwargs)
         if do_sample and temperature is not None: kw['temperature'] = temperature
         with torch.inference_mode():
             gen = model.generate(**enc, **kw)

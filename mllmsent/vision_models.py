@@ -10,10 +10,11 @@ import re
 from pathlib import Path
 import torch
 from PIL import Image
+from .models import quantization_config, tiny_tokenizer
 
 # %% auto #0
-__all__ = ['LLAVA_CHAT_TEMPLATE', 'LORA_MODULES', 'to_rgb', 'tiny_tokenizer', 'tiny_llava', 'vision_skip_modules',
-           'quantization_config', 'load_vision_model', 'language_lora_targets', 'llava_7b_config']
+__all__ = ['LLAVA_CHAT_TEMPLATE', 'LORA_MODULES', 'to_rgb', 'tiny_llava_tokenizer', 'tiny_llava', 'vision_skip_modules',
+           'load_vision_model', 'language_lora_targets', 'llava_7b_config']
 
 # %% ../nbs/04a_vision_models.ipynb #a0f362a2
 def to_rgb(img:Image.Image # any PIL image: grayscale, palette, RGBA, CMYK ...
@@ -42,22 +43,12 @@ What is the sentiment of this image? Answer with one word: negative, neutral or 
 a red blue green yellow black white gray photo of picture with the and in on is are happy sad good bad great awful love hate
 wonderful terrible nice day night people dog cat street sky tree house car man woman child smiling crying broken sunny rainy""".split('\n')
 
-def tiny_tokenizer(texts:list|None=None, # extra training texts for the BPE vocabulary
-                   vocab_size:int=512     # BPE vocabulary size (with special tokens)
-                  ):
-    "A byte-level BPE tokenizer trained in code, with `<image>` and a LLaVA-1.5 style chat template."
-    from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders
-    from transformers import PreTrainedTokenizerFast
-    tok = Tokenizer(models.BPE(unk_token='<unk>'))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=['<unk>', '<s>', '</s>', '<pad>', '<image>'],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(list(_TINY_CORPUS) * 4 + list(texts or []), trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token='<unk>', bos_token='<s>', eos_token='</s>',
-                                   pad_token='<pad>', extra_special_tokens={'image_token': '<image>'})
-    fast.chat_template = LLAVA_CHAT_TEMPLATE
-    return fast
+def tiny_llava_tokenizer(texts:list|None=None, # extra training texts for the BPE vocabulary
+                         vocab_size:int=512      # BPE vocabulary size (with special tokens)
+                        ):
+    "`mllmsent.models.tiny_tokenizer` trained on this package's prompts, with `<image>` and a LLaVA-1.5 style chat template."
+    return tiny_tokenizer(list(_TINY_CORPUS) * 4 + list(texts or []), vocab_size=vocab_size, chat_template=LLAVA_CHAT_TEMPLATE,
+                          extra_special_tokens={'image_token': '<image>'})
 
 # %% ../nbs/04a_vision_models.ipynb #8884aee8
 def tiny_llava(image_size:int=32,   # square input size of the CLIP image processor and vision tower
@@ -71,7 +62,7 @@ def tiny_llava(image_size:int=32,   # square input size of the CLIP image proces
     "A LLaVA with random weights and its `LlavaProcessor` (PIL CLIP image processor), small enough for CPU tests."
     from transformers import (LlavaConfig, LlamaConfig, CLIPVisionConfig, LlavaForConditionalGeneration,
                               LlavaProcessor, CLIPImageProcessorPil)
-    tok = tiny_tokenizer(vocab_texts)
+    tok = tiny_llava_tokenizer(vocab_texts)
     image_processor = CLIPImageProcessorPil(size={'shortest_edge': image_size}, crop_size={'height': image_size, 'width': image_size})
     processor = LlavaProcessor(image_processor=image_processor, tokenizer=tok, patch_size=patch_size,
                                vision_feature_select_strategy='default', num_additional_image_tokens=1,
@@ -90,19 +81,15 @@ def tiny_llava(image_size:int=32,   # square input size of the CLIP image proces
     return model, processor
 
 # %% ../nbs/04a_vision_models.ipynb #2e09449c
-def vision_skip_modules(model_or_config)->list:
+def vision_skip_modules(model_or_config=None # a LLaVA-style model or config (all LLaVA-family models use the same names)
+                       )->list:
     "Full module names that 4-bit loading must leave unquantized: vision tower, projector and LM head."
     return ['model.vision_tower', 'model.multi_modal_projector', 'lm_head']
 
-def quantization_config(bits:int=4,                 # 4 (NF4, QLoRA) or 8
-                        compute_dtype=torch.bfloat16 # dtype of the matmuls on dequantized weights
-                       ):
-    "A `BitsAndBytesConfig` that quantizes only the language model of a LLaVA-style model."
-    from transformers import BitsAndBytesConfig
-    if bits not in (4, 8): raise ValueError(f"bits={bits!r}: bitsandbytes quantizes to 4 or 8 bits")
-    kw = dict(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
-              bnb_4bit_compute_dtype=compute_dtype) if bits == 4 else dict(load_in_8bit=True)
-    return BitsAndBytesConfig(**kw, llm_int8_skip_modules=vision_skip_modules(None))
+def _bits_name(bits:int)->str:
+    "4 -> '4bit', 8 -> '8bit' (the `quantization` names of `mllmsent.models.quantization_config`)."
+    if bits not in (4, 8): raise ValueError(f"bits={bits!r}: bitsandbytes quantizes to 4 or 8 bits (or pass bits=None for full precision)")
+    return f'{bits}bit'
 
 # %% ../nbs/04a_vision_models.ipynb #c18c663c
 def load_vision_model(name_or_path:str,        # hub id (e.g. 'llava-hf/llava-1.5-7b-hf') or a local folder
@@ -116,7 +103,8 @@ def load_vision_model(name_or_path:str,        # hub id (e.g. 'llava-hf/llava-1.
     from transformers import AutoProcessor, AutoModelForImageTextToText
     processor = AutoProcessor.from_pretrained(name_or_path)
     processor.tokenizer.padding_side = padding_side
-    if bits is not None: kwargs['quantization_config'] = quantization_config(bits, dtype or torch.bfloat16)
+    if bits is not None:
+        kwargs['quantization_config'] = quantization_config(_bits_name(bits), dtype or torch.bfloat16, skip_modules=vision_skip_modules())
     if dtype is not None: kwargs['dtype'] = dtype
     model = AutoModelForImageTextToText.from_pretrained(name_or_path, device_map=device_map, **kwargs).eval()
     if model.generation_config.pad_token_id is None: model.generation_config.pad_token_id = processor.tokenizer.pad_token_id

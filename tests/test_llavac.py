@@ -5,7 +5,7 @@ import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 torch.set_num_threads(1)
 from mllmsent.vision_models import tiny_llava, load_vision_model
-from mllmsent.llavac import (LABELS, llavac_examples, train_llavac, predict_llavac, llavac_metrics, add_lora,
+from mllmsent.llavac import (LABELS, llavac_examples, train_llavac, predict_llavac, llavac_metrics, add_llava_lora,
                              LLaVACCollator)
 
 COLOURS = {'negative': (0, 0, 255), 'neutral': (128, 128, 128), 'positive': (255, 0, 0)}
@@ -62,7 +62,7 @@ def test_qlora_4bit_steps_and_ablation(tmp_path):
     assert not any(k == 'Linear4bit' for n, k in kinds.items() if 'vision_tower' in n or 'projector' in n)
     ex = llavac_examples(synthetic_pairs(16, 3), targets='multimodal')
     assert all(e['answer'] in LABELS for e in ex)
-    peft = add_lora(m4, r=4, lora_alpha=8)
+    peft = add_llava_lora(m4, r=4, lora_alpha=8)
     a0 = {n: p.detach().clone() for n, p in peft.named_parameters() if p.requires_grad}
     assert a0 and all('language_model' in n for n in a0)
     peft = train_llavac(peft, p4, ex, tmp_path / 'run', max_steps=3, batch_size=8, learning_rate=1e-2, disable_tqdm=True)
@@ -73,7 +73,7 @@ def test_qlora_4bit_steps_and_ablation(tmp_path):
     assert set(llavac_metrics(ex[:4], pred)) == {'multimodal_accuracy', 'multimodal_f1_weighted'}
 
 def test_projector_can_be_trained():
-    peft = add_lora(tiny_llava()[0], r=4, lora_alpha=8, train_projector=True)
+    peft = add_llava_lora(tiny_llava()[0], r=4, lora_alpha=8, train_projector=True)
     names = [n for n, p in peft.named_parameters() if p.requires_grad]
     assert any('multi_modal_projector' in n for n in names)
     assert not any('vision_tower' in n for n in names)

@@ -167,3 +167,28 @@ def test_tokenizer_without_pad_token(model):
     np.testing.assert_allclose(score_candidates(model, t, PROMPTS, [" positive", " negative"], share_prompt=True), ref, atol=1e-5)
     t.pad_token = None
     np.testing.assert_allclose(score_candidates(model, t, PROMPTS, [" positive", " negative"], share_prompt=False), ref, atol=1e-5)
+
+
+def test_callers_tokenizer_is_not_changed(model, tok):
+    "A tokenizer without a pad token is padded with eos for the call only: its pad token and padding side come back as given."
+    t = tiny_tokenizer(CORPUS, vocab_size=420, chat_template=True)
+    t.pad_token, t.padding_side = None, 'left'
+    ref = generate_answers(model, tok, PROMPTS, max_new_tokens=3, batch_size=4)
+    score_candidates(model, t, PROMPTS, [" positive", " negative"], share_prompt=False)
+    assert (t.pad_token, t.pad_token_id, t.padding_side) == (None, None, 'left')
+    assert generate_answers(model, t, PROMPTS, max_new_tokens=3, batch_size=4) == ref   # eos padding is masked out like <pad>
+    assert (t.pad_token, t.pad_token_id, t.padding_side) == (None, None, 'left')
+
+
+def test_processors_tokenizer_is_not_changed():
+    "The same through a LLaVA processor: its tokenizer keeps no pad token after scoring and generation with images."
+    vm = pytest.importorskip('mllmsent.vision_models')
+    from PIL import Image
+    model, proc = vm.tiny_llava(seed=0)
+    proc.tokenizer.pad_token = None
+    side = proc.tokenizer.padding_side
+    prompt = render_prompt(proc, "What is the sentiment of this image? Answer with one word.", images=1)
+    imgs = [Image.new('RGB', (32, 32), c) for c in ['red', 'blue']]
+    assert score_candidates(model, proc, [prompt] * 2, ["positive", "negative"], images=imgs).shape == (2, 2)
+    assert len(generate_answers(model, proc, [prompt] * 2, images=imgs, max_new_tokens=2)) == 2
+    assert proc.tokenizer.pad_token is None and proc.tokenizer.padding_side == side
