@@ -17,3 +17,12 @@ def test_readme_is_made_from_index():
     from mllmsent.docs import readme_text
     readme = get_config().config_path/'README.md'
     assert readme.read_text() == readme_text(), "README.md is stale: run `mllmsent-docs --readme`"
+
+def test_every_notebook_gets_a_page(tmp_path):
+    "The docs step runs the import/export/show_doc cells of every notebook: none may fail or depend on an example cell."
+    from nbdev.config import get_config
+    out = build_docs(tmp_path/'site', quarto='never', n_workers=2)
+    nbs = get_config().nbs_path
+    for nb in [*nbs.glob('[0-9]*.ipynb'), *nbs.glob('experiments/*.ipynb')]:
+        page = out/nb.relative_to(nbs).with_suffix('.html')
+        assert page.exists() and len(page.read_text()) > 2000, page
