@@ -201,3 +201,9 @@ def test_render_table_beside_reported_and_escaping(tmp_path):
     assert alias.frame.loc[0, 'reported acc'] == f"{mb.accuracy_mean:.3f} ± {mb.accuracy_hw:.3f}"
     under = render_table(pd.DataFrame({'model': ['a_b%'], 'accuracy_mean': [0.5]}), metrics=['accuracy'], caption='x & y', label='tab:x')
     assert r'a\_b\%' in under.latex and r'\caption{x \& y}' in under.latex and r'\label{tab:x}' in under.latex
+
+def test_cli_parameter_values_read_as_yaml_with_python_none():
+    from mllmsent.experiments import _yaml_value
+    assert _yaml_value('None') is None and _yaml_value('null') is None
+    assert _yaml_value('1e-5') == 1e-5 and _yaml_value('3') == 3
+    assert _yaml_value('[1, 2, 3]') == [1, 2, 3] and _yaml_value('minigpt4') == 'minigpt4'
