@@ -99,3 +99,33 @@ def test_finetune_never_sees_test_rows(tiny, data, monkeypatch):
     probs = [c for c in pr_a.columns if c.startswith('prob_')]
     np.testing.assert_allclose(pr_a[probs].to_numpy(), pr_b[probs].to_numpy(), atol=1e-6)
     assert pf_a.best_step.tolist() == pf_b.best_step.tolist() and pf_a.val_accuracy.tolist() == pf_b.val_accuracy.tolist()
+
+def test_finetune_folds_resume_after_a_crash(tiny, data, tmp_path, monkeypatch):
+    split = fixed_folds(data, val_fraction=0.2)
+    n_folds = split.split.nunique()
+    kw = dict(mode='finetune', max_steps=2, eval_steps=1, batch_size=8, max_len=32, lr=1e-3, progress=False)
+    pf0, pr0 = run_folds(data, split, 'p3', str(tiny['bert']), **kw)   # uninterrupted, nothing kept
+    real, calls = ft.finetune, []
+    def crash_in_fold_3(train, val, *a, **k):
+        calls.append(1)
+        if len(calls) == 3: raise KeyboardInterrupt   # the run stops while fold 3 trains
+        return real(train, val, *a, **k)
+    monkeypatch.setattr(ft, 'finetune', crash_in_fold_3)
+    rdir = tmp_path/'folds'
+    with pytest.raises(KeyboardInterrupt): run_folds(data, split, 'p3', str(tiny['bert']), resume_dir=rdir, **kw)
+    assert sorted(p.name for p in rdir.iterdir()) == ['fold1.csv', 'fold1.json', 'fold2.csv', 'fold2.json']   # nothing half-written
+    trained = []
+    def spy(train, val, *a, **k): trained.append(set(train.id)); return real(train, val, *a, **k)
+    monkeypatch.setattr(ft, 'finetune', spy)
+    pf, pr = run_folds(data, split, 'p3', str(tiny['bert']), resume_dir=rdir, **kw)
+    assert len(trained) == n_folds - 2                                  # folds 1 and 2 were not trained again
+    assert trained[0] == set(split[(split.split == 3) & (split.part == 'train')].id)
+    pd.testing.assert_frame_equal(pf.drop(columns='seconds'), pf0.drop(columns='seconds'), check_dtype=False)
+    pd.testing.assert_frame_equal(pr, pr0, check_dtype=False, atol=1e-6)
+    assert sorted(pr.id) == sorted(data.id.astype(str))                 # every row once
+    # changed data or settings are refused, not silently reused
+    bad = data.copy(); bad.loc[0, 'label'] = (bad.loc[0, 'label'] + 1) % 3
+    with pytest.raises(ValueError, match=r'fold\d.json was written for other data or settings'):
+        run_folds(bad, split, 'p3', str(tiny['bert']), resume_dir=rdir, **kw)
+    with pytest.raises(ValueError, match='fold1.json was written for other'):
+        run_folds(data, split, 'p3', str(tiny['bert']), resume_dir=rdir, **{**kw, 'lr': 1e-4})
