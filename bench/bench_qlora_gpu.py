@@ -10,6 +10,10 @@ bench/results/qlora_gpu.json and prints `ratio: X` (generation time / scoring ti
 
     python bench/bench_qlora_gpu.py [--layers 32] [--steps 10] [--seq-len 256] [--batch-size 4] [--folder /tmp/llama3-8b-random]
     python bench/bench_qlora_gpu.py --smoke     # the same steps on a tiny LLaMA-3-shaped model, on a CPU too (a check, not a measurement)
+    python bench/bench_qlora_gpu.py --cpu --layers 2 --steps 2 --seq-len 64 --batch-size 2 --n-score 8 --new-tokens 4
+                                                # LLaMA-3-8B's layer shapes and vocabulary, 2 of its 32 layers, on a CPU
+    python bench/bench_qlora_gpu.py --cpu --dtype bfloat16 --steps 2 --seq-len 64 --batch-size 2 --n-score 8 --new-tokens 4
+                                                # all 32 layers (8.0B parameters) on a CPU: needs ~20 GB of RAM and ~16 GB of disk
 """
 import argparse, json, os, shutil, sys, tempfile, time
 from pathlib import Path
@@ -27,9 +31,12 @@ def main(argv=None):
     ap.add_argument('--folder', default=None, help='where the random model is saved (default: a temp folder, deleted after)')
     ap.add_argument('--out', default=str(Path(__file__).parent/'results'/'qlora_gpu.json'))
     ap.add_argument('--smoke', action='store_true', help='tiny hidden sizes, 2 layers, 2 steps: checks the code path on any device')
+    ap.add_argument('--cpu', action='store_true', help='run on the CPU with the real shapes (float32 unless --dtype bfloat16)')
+    ap.add_argument('--dtype', choices=['auto', 'bfloat16', 'float32'], default='auto',
+                    help='weights of the built model and 4-bit compute dtype; auto: bfloat16 on a GPU, float32 on a CPU')
     a = ap.parse_args(argv)
-    cuda = torch.cuda.is_available()
-    if not cuda and not a.smoke:
+    cuda = torch.cuda.is_available() and not a.cpu
+    if not cuda and not (a.smoke or a.cpu):
         print('bench_qlora_gpu: no CUDA GPU here; nothing measured (this benchmark only runs on a GPU; --smoke checks the code on a CPU).'); return 0
     small = {}
     if a.smoke:
@@ -37,7 +44,7 @@ def main(argv=None):
         a.layers, a.steps, a.seq_len, a.batch_size, a.n_score, a.new_tokens = 2, 2, 64, 2, 8, 4
         if a.out == ap.get_default('out'): a.out = os.path.join(tempfile.mkdtemp(), 'qlora_smoke.json')
     dev = 'cuda' if cuda else 'cpu'
-    dtype = torch.bfloat16 if cuda else torch.float32
+    dtype = getattr(torch, a.dtype) if a.dtype != 'auto' else torch.bfloat16 if cuda else torch.float32
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     reset_peak = torch.cuda.reset_peak_memory_stats if cuda else (lambda: None)
     peak_gib = (lambda: round(torch.cuda.max_memory_allocated() / 2**30, 2)) if cuda else (lambda: None)
@@ -48,7 +55,7 @@ def main(argv=None):
     from mllmsent.scoring import predict_labels, generate_answers
     from mllmsent.sft import toy_tokenizer, toy_sentiment_data, add_lora, sft_dataset, train_sft
     set_seed(0)
-    res = dict(device=torch.cuda.get_device_name(0) if cuda else 'cpu', smoke=a.smoke, layers=a.layers, steps=a.steps, seq_len=a.seq_len, batch_size=a.batch_size,
+    res = dict(device=torch.cuda.get_device_name(0) if cuda else 'cpu', smoke=a.smoke, cpu=a.cpu, dtype=str(dtype), layers=a.layers, steps=a.steps, seq_len=a.seq_len, batch_size=a.batch_size,
                torch=torch.__version__)
     tok = toy_tokenizer()                      # token ids < 500, valid in LLaMA-3's 128256-token vocabulary
     cfg = llama3_8b_config(num_hidden_layers=a.layers, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
@@ -68,7 +75,7 @@ def main(argv=None):
 
     # 2. load in 4-bit NF4 (double quantization, bf16 compute)
     reset_peak(); t0 = time.perf_counter()
-    model = load_causal_lm(folder, quantization='4bit', dtype=dtype)
+    model = load_causal_lm(folder, quantization='4bit', dtype=dtype, device_map={'': 0} if cuda else {'': 'cpu'})
     res['load_4bit_s'] = round(time.perf_counter() - t0, 1)
     res['load_4bit_peak_gib'] = peak_gib()
     res['weights_4bit_gib'] = round(model.get_memory_footprint() / 2**30, 2)
