@@ -1,18 +1,20 @@
 """Encoder inference: length-sorted batches (`mllmsent.heads.encode_texts`) vs one caption at a time.
 
-    python bench/bench_batching.py [--n 128] [--max_len 256] [--source deepseek | --source sst] [--device cpu|cuda]
+    python bench/bench_batching.py [--n 128] [--max_len 512] [--source deepseek | --source sst] [--device cpu|cuda]
 
-Same MiniLM, same captions, same max_len, no disk cache; the model is loaded, and warmed up on one caption,
-before either timing; both ways must give the same features. On a CPU it runs twice: with one thread, and with
-torch's default (every core). It prints times, texts/s and `ratio: one_at_a_time/batched` for each, the
-last `ratio:` line being the default-threads one (what a user gets without setting threads). `--source sst` uses short sentences instead of captions.
+Same MiniLM, same captions, same max_len, no disk cache; the model is loaded, and warmed up, before any timing;
+every way must give the same features. Three ways are timed:
 
-Measured on the idle 2-core machine (nothing else running), deepseek captions: ratio 1.00-1.16 with one thread and
-1.16 with two; SST sentences (~24 tokens): 2.48 with one thread and 4.09 with two. A MiniLM
-pass over one ~100-token caption is already a matrix product large enough to be compute-bound on a CPU, so
-batching saves little there. When another process keeps the cores busy, single-caption passes with several
-threads wait on each other far more than batches do (8.58 measured next to a fine-tuning job) -- a contention
-effect, not the batching gain. On a GPU one caption leaves the device mostly idle: run it with --device cuda.
+- `batched`: `encode_texts`, captions sorted by length, batches of `--batch_size` padded to their longest caption;
+- `one at a time`: one caption per forward pass, unpadded (isolates what batching alone gains);
+- `MLLMsent's loop`: one caption per forward pass padded to `max_len`, as MLLMsent's `SentimentDataset`
+  tokenized every caption (`padding='max_length'`, `max_len: 512` in its configs) -- the way the package replaces.
+
+It prints times, texts/s and `ratio: one_at_a_time/batched`, then `ratio_vs_mllmsent_loop: mllmsent/batched`.
+On a CPU it runs with one thread, then with torch's default (every core). `--source sst` uses short sentences.
+See bench/README.md for the measured numbers. On a CPU a MiniLM pass over one ~100-token caption is already
+compute-bound, so batching alone saves little there; padding every caption to 512 tokens costs several times the
+work. On a GPU one caption leaves the device mostly idle: run it with --device cuda.
 """
 import argparse, os, re, time
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
@@ -25,7 +27,7 @@ def _sync(device):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--n', type=int, default=128); ap.add_argument('--max_len', type=int, default=256)
+    ap.add_argument('--n', type=int, default=128); ap.add_argument('--max_len', type=int, default=512)
     ap.add_argument('--batch_size', type=int, default=32); ap.add_argument('--source', default='deepseek')
     ap.add_argument('--device', default='cpu')
     a = ap.parse_args()
@@ -42,22 +44,27 @@ def main():
         run(a, texts, tok, enc, threads)
 
 def run(a, texts, tok, enc, threads):
-    def one_pass(t):
-        b = tok([t], truncation=True, max_length=a.max_len, return_tensors='pt').to(a.device)
-        with torch.inference_mode(): return enc(**b).last_hidden_state.mean(1)[0].float().cpu().numpy()
-    one_pass(texts[0]); encode_texts(texts[:2], 'minilm', 'mean', 2, a.max_len, a.device, cache_dir=False, progress=False)  # warm-up
-    _sync(a.device); t0 = time.perf_counter()
-    one = [one_pass(t) for t in texts]   # one caption per forward pass, as MLLMsent's inference loop did
-    _sync(a.device); single = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    X = encode_texts(texts, 'minilm', 'mean', a.batch_size, a.max_len, a.device, cache_dir=False, progress=False)
-    _sync(a.device); batched = time.perf_counter() - t0
-    err = float(np.abs(np.stack(one) - X).max())
+    def one_pass(t, padding):
+        b = tok([t], truncation=True, max_length=a.max_len, padding=padding, return_tensors='pt').to(a.device)
+        with torch.inference_mode():
+            h, m = enc(**b).last_hidden_state, b['attention_mask'].unsqueeze(-1).to(torch.float32)
+            return ((h * m).sum(1) / m.sum(1))[0].float().cpu().numpy()   # mean over real tokens only
+    def timed(f):
+        _sync(a.device); t0 = time.perf_counter(); out = f(); _sync(a.device); return out, time.perf_counter() - t0
+    one_pass(texts[0], False); one_pass(texts[0], 'max_length')   # warm-up
+    encode_texts(texts[:2], 'minilm', 'mean', 2, a.max_len, a.device, cache_dir=False, progress=False)
+    one, single = timed(lambda: [one_pass(t, False) for t in texts])
+    padded, mllmsent = timed(lambda: [one_pass(t, 'max_length') for t in texts])
+    X, batched = timed(lambda: encode_texts(texts, 'minilm', 'mean', a.batch_size, a.max_len, a.device, cache_dir=False, progress=False))
+    err = max(float(np.abs(np.stack(one) - X).max()), float(np.abs(np.stack(padded) - X).max()))
     assert err < 1e-3, f"batched and single features differ by {err}"
-    print(f"texts: {a.n} ({a.source}, {np.mean([len(x) for x in tok(texts)['input_ids']]):.0f} tokens on average before truncation), max_len: {a.max_len}, batch_size: {a.batch_size}, device: {a.device}, "
-          f"threads: {threads}, max |diff|: {err:.2e}")
-    print(f"one at a time: {single:.2f} s ({a.n/single:.1f} texts/s)")
+    lens = [len(x) for x in tok(texts, truncation=True, max_length=a.max_len)['input_ids']]
+    print(f"texts: {a.n} ({a.source}, {np.mean(lens):.0f} tokens on average after truncation), max_len: {a.max_len}, "
+          f"batch_size: {a.batch_size}, device: {a.device}, threads: {threads}, max |diff|: {err:.2e}")
+    print(f"one at a time, unpadded: {single:.2f} s ({a.n/single:.1f} texts/s)")
+    print(f"MLLMsent's loop (one at a time, padded to {a.max_len}): {mllmsent:.2f} s ({a.n/mllmsent:.1f} texts/s)")
     print(f"length-sorted batches: {batched:.2f} s ({a.n/batched:.1f} texts/s)")
-    print(f"ratio: {single/batched:.2f}\n")
+    print(f"ratio: {single/batched:.2f}")
+    print(f"ratio_vs_mllmsent_loop: {mllmsent/batched:.2f}\n")
 
 if __name__ == '__main__': main()

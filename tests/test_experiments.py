@@ -207,3 +207,20 @@ def test_cli_parameter_values_read_as_yaml_with_python_none():
     assert _yaml_value('None') is None and _yaml_value('null') is None
     assert _yaml_value('1e-5') == 1e-5 and _yaml_value('3') == 3
     assert _yaml_value('[1, 2, 3]') == [1, 2, 3] and _yaml_value('minigpt4') == 'minigpt4'
+
+def test_cli_grid_jobs_runs_all_in_grid_order(tmp_path, capsys):
+    nb = make_notebook(tmp_path/'exp.ipynb')
+    (tmp_path/'g.yaml').write_text('grid:\n  scale: [1, 2, 3]\n')
+    out = tmp_path/'runs'
+    assert main_run([str(nb), '--out', str(out), '--grid', str(tmp_path/'g.yaml'), '--jobs', '2']) == 0
+    assert sorted(executions(out)) == ['scale=1', 'scale=2', 'scale=3']      # each run once, two kernels at a time
+    assert collect_results(out)['accuracy_mean'].round(6).tolist() == [0.2, 0.4, 0.6]
+    assert main_run([str(nb), '--out', str(out), '--grid', str(tmp_path/'g.yaml'), '--jobs', '2']) == 0
+    assert len(executions(out)) == 3                                          # finished: nothing runs again
+
+def test_grid_jobs_failure_starts_no_more_runs(tmp_path):
+    nb = make_notebook(tmp_path/'exp.ipynb')
+    grid = {'grid': {'scale': [1, 2, 3, 4, 5, 6, 7, 8]}, 'fixed': {'fail': True}}
+    with pytest.raises(ExperimentError, match='boom after saving'): run_grid(nb, grid, tmp_path/'runs', jobs=2)
+    assert 1 <= len(executions(tmp_path/'runs')) <= 4    # those under way when the first failed (a freed worker may take one more)
+    assert not list((tmp_path/'runs').glob('*/results.json'))
