@@ -13,14 +13,13 @@ every way must give the same features. Three ways are timed:
 It prints times, texts/s and `ratio: one_at_a_time/batched`, then `ratio_vs_mllmsent_loop: mllmsent/batched`.
 On a CPU it runs with one thread, then with torch's default (every core). `--source sst` uses short sentences.
 See bench/README.md for the measured numbers. On a CPU a MiniLM pass over one ~100-token caption is already
-compute-bound, so batching alone saves little there; padding every caption to 512 tokens costs several times the
-work. On a GPU one caption leaves the device mostly idle: run it with --device cuda.
+compute-bound, so batching alone saves little there; padding every caption to 512 tokens is what costs the time. On a GPU one caption leaves the device mostly idle: run it with --device cuda.
 """
 import argparse, os, re, time
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import numpy as np, pandas as pd, torch
 from mllmsent.core import data_dir
-from mllmsent.heads import encode_texts, load_encoder, resolve_model
+from mllmsent.heads import encode_texts, load_encoder, resolve_model, _pool
 
 def _sync(device):
     if str(device).startswith('cuda'): torch.cuda.synchronize()
@@ -46,9 +45,8 @@ def main():
 def run(a, texts, tok, enc, threads):
     def one_pass(t, padding):
         b = tok([t], truncation=True, max_length=a.max_len, padding=padding, return_tensors='pt').to(a.device)
-        with torch.inference_mode():
-            h, m = enc(**b).last_hidden_state, b['attention_mask'].unsqueeze(-1).to(torch.float32)
-            return ((h * m).sum(1) / m.sum(1))[0].float().cpu().numpy()   # mean over real tokens only
+        with torch.inference_mode():   # the package's own pooling: mean over real tokens only
+            return _pool(enc(**b).last_hidden_state, b['attention_mask'], 'mean')[0].float().cpu().numpy()
     def timed(f):
         _sync(a.device); t0 = time.perf_counter(); out = f(); _sync(a.device); return out, time.perf_counter() - t0
     one_pass(texts[0], False); one_pass(texts[0], 'max_length')   # warm-up

@@ -208,7 +208,7 @@ def test_cli_parameter_values_read_as_yaml_with_python_none():
     assert _yaml_value('1e-5') == 1e-5 and _yaml_value('3') == 3
     assert _yaml_value('[1, 2, 3]') == [1, 2, 3] and _yaml_value('minigpt4') == 'minigpt4'
 
-def test_cli_grid_jobs_runs_all_in_grid_order(tmp_path, capsys):
+def test_cli_grid_jobs_runs_each_once(tmp_path, capsys):
     nb = make_notebook(tmp_path/'exp.ipynb')
     (tmp_path/'g.yaml').write_text('grid:\n  scale: [1, 2, 3]\n')
     out = tmp_path/'runs'
