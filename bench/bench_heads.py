@@ -4,14 +4,15 @@
 
 Both variants train the same linear head with the same optimiser on the same real captions for the same
 number of epochs. The naive one runs MiniLM (frozen, no gradients) on every mini-batch of every epoch; the
-cached one encodes the captions once with `mllmsent.heads.encode_texts` (length-sorted, no cache on disk,
+cached one encodes the captions once with `mllmsent.encoders.encode_texts` (length-sorted, no cache on disk,
 so the encoder pass is counted) and trains on the features. Prints both times and `ratio: naive/cached`.
 """
 import argparse, os, time
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import numpy as np, pandas as pd, torch
 from mllmsent.core import data_dir, set_seed
-from mllmsent.heads import encode_texts, load_encoder, resolve_model
+from mllmsent.encoders import encode_texts, load_encoder
+from mllmsent.models import resolve_model
 
 def captions(source, n):
     d = data_dir()

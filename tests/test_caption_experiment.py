@@ -5,7 +5,7 @@ import pandas as pd, pytest
 from mllmsent.core import get_task
 from mllmsent.data import demo_captions
 from mllmsent.experiments import run_experiment
-from mllmsent.finetune import tiny_encoder
+from mllmsent.encoders import tiny_encoder
 
 NB = Path(__file__).resolve().parents[1]/'nbs'/'experiments'/'caption_classification.ipynb'
 
@@ -19,6 +19,14 @@ def test_frozen_minilm_on_demo(tmp_path):
     assert res['summary']['accuracy']['mean'] > 0.6                     # demo cues are learnable; chance is 1/3
     preds = pd.read_csv(tmp_path/'run'/'predictions.csv')
     assert len(preds) == 200 and preds.id.is_unique
+
+def test_unknown_or_bad_parameters_stop_before_the_run(tmp_path):
+    from mllmsent.specs import SpecError
+    with pytest.raises(SpecError, match="unknown parameter 'seedz'.*did you mean 'seed'"):
+        run_experiment(NB, dict(seedz=7), tmp_path/'run', cwd=tmp_path)
+    with pytest.raises(SpecError, match="field 'lr' must be > 0, got -0.1"):
+        run_experiment(NB, dict(lr=-0.1), tmp_path/'run', cwd=tmp_path)
+    assert not (tmp_path/'run').exists()                                 # nothing started, nothing written
 
 def test_finetune_run_resumes_from_its_finished_folds(tmp_path):
     model = tiny_encoder('bert', tmp_path/'tiny', labels=get_task('p3').labels, corpus=demo_captions('p3').text)

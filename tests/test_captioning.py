@@ -1,12 +1,15 @@
-"Captioning: SIGKILL at random points and resume; bad images; two accelerate processes; CLI."
-import os, sys, json, random, signal, subprocess, time, shutil
+"""Captioning: SIGKILL at random points and resume; bad images (a decompression bomb); resume keyed on prompt and model;
+captions joined with a labels file; two accelerate processes; CLI."""
+import os, sys, json, random, signal, subprocess, time, shutil, struct, zlib
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 from pathlib import Path
 import pandas as pd, pytest, torch
 from PIL import Image
 torch.set_num_threads(1)
 from mllmsent.vision_models import tiny_llava
-from mllmsent.captioning import caption_images, read_caption_rows, image_table, load_image, merge_caption_files
+from mllmsent.captioning import (caption_images, read_caption_rows, image_table, load_image, merge_caption_files, caption_prompt,
+                                 caption_table, load_labels, CAPTION_PROMPTS)
+from mllmsent.data import DataError
 
 ENV = dict(os.environ, OMP_NUM_THREADS='1', HF_HUB_OFFLINE='1', TOKENIZERS_PARALLELISM='false')
 
@@ -117,3 +120,81 @@ def test_two_processes_with_accelerate(tiny, tmp_path):
     rows = read_caption_rows(out)
     assert sorted(x['id'] for x in rows) == [f'img{i:03d}' for i in range(10)]
     assert list(tmp_path.glob('caps.part*')) == []
+
+def write_bomb(path, side=20000):
+    "A valid one-bit PNG of side x side pixels (60 kB on disk, 400 megapixels when decoded)."
+    chunk = lambda kind, data: struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+    path.write_bytes(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', side, side, 1, 0, 0, 0, 0))
+                     + chunk(b'IDAT', zlib.compress(bytes(side * (side // 8 + 1)))) + chunk(b'IEND', b''))
+    return path
+
+def test_decompression_bomb_is_recorded_and_the_run_goes_on(tiny, tmp_path):
+    "A 20000 x 20000 image used to end every rerun at the same batch; now it is a failed row with its reason."
+    _, model, processor = tiny
+    d = write_images(tmp_path / 'imgs', 6)
+    write_bomb(d / 'img002b.png')                       # sorted into the middle of the folder
+    out = tmp_path / 'c.jsonl'
+    res = caption_images(model, processor, d, out, batch_size=2, max_new_tokens=3, progress=False).set_index('id')
+    assert len(res) == 7 and res.caption.notna().sum() == 6
+    err = res.error['img002b']
+    assert 'img002b.png: too large to decode safely' in err and '400000000 pixels' in err and 'MAX_IMAGE_PIXELS' in err
+    again = caption_images(model, processor, d, out, batch_size=2, max_new_tokens=3, progress=False)   # the rerun goes through
+    assert len(again) == 7
+
+def test_resume_is_keyed_on_prompt_text_and_model(tiny, tmp_path):
+    "A rerun into the same file with another prompt or model used to caption nothing (every custom prompt was 'custom')."
+    _, model, processor = tiny
+    d, out = write_images(tmp_path / 'imgs', 4), tmp_path / 'c.jsonl'
+    cap = lambda prompt, name: caption_images(model, processor, d, out, prompt=prompt, batch_size=4, max_new_tokens=3,
+                                              model_name=name, progress=False)
+    assert len(cap('What colour is this?', 'm1')) == 4
+    assert len(cap('Describe the mood.', 'm1')) == 8                        # another custom prompt: captioned again
+    assert len(cap('What colour is this?', 'm2')) == 12                     # another model: captioned again
+    assert len(cap('What colour is this?', 'm1')) == 12                     # same prompt and model: nothing new
+    assert len(cap('detailed', 'm1')) == 16
+    rows = read_caption_rows(out)
+    assert {r['prompt_id'] for r in rows} == {caption_prompt('What colour is this?')[0], caption_prompt('Describe the mood.')[0], 'detailed'}
+    assert all(r['prompt'] for r in rows)
+    # a file written before rows kept their prompt text: its named prompts still resume, its 'custom' rows cannot be matched
+    old = tmp_path / 'old.jsonl'
+    old.write_text(''.join(json.dumps(dict(id=f'img{i:03d}', prompt_id=p, caption='x', model='m1', error=None)) + '\n'
+                           for i in range(4) for p in ('detailed', 'custom')))
+    assert len(caption_images(model, processor, d, old, prompt='detailed', model_name='m1', max_new_tokens=3, progress=False)) == 8
+    assert len(caption_images(model, processor, d, old, prompt='Describe.', model_name='m1', max_new_tokens=3, progress=False)) == 12
+
+def test_captions_joined_with_labels_and_ids_on_one_side(tiny, tmp_path):
+    _, model, processor = tiny
+    d, out = write_images(tmp_path / 'imgs', 5), tmp_path / 'c.jsonl'
+    (d / 'broken.png').write_bytes(b'not a png')
+    caption_images(model, processor, d, out, batch_size=4, max_new_tokens=3, model_name='m', progress=False)
+    ids = [f'img{i:03d}' for i in range(5)]
+    lab = tmp_path / 'labels.csv'
+    lab.write_text('id,label\n' + ''.join(f'{i},{l}\n' for i, l in zip(ids, ['positive', 0, '2', 'Neutral', 'negative'])) + 'broken,1\n')
+    labels = load_labels(lab, 'mvsa')
+    assert labels.label.tolist() == [2, 0, 2, 1, 0, 1]
+    rows = caption_table(out, labels, model='m')
+    assert sorted(rows.id) == ids and list(rows.columns) == ['id', 'text', 'label', 'image_path']
+    assert list(rows.attrs['failed']) == ['broken'] and 'not a readable image' in rows.attrs['failed']['broken']
+    lab.write_text('id,label\n' + ''.join(f'{i},positive\n' for i in ids[1:]) + 'broken,1\nimg999,0\n')
+    with pytest.raises(DataError, match=r"1 captioned image\(s\) have no label in .*labels.csv, e.g. ids \['img000'\]"):
+        caption_table(out, load_labels(lab, 'mvsa'), model='m')
+    lab.write_text('id,label\n' + ''.join(f'{i},positive\n' for i in ids) + 'broken,1\nimg999,0\n')
+    with pytest.raises(DataError, match=r"1 id\(s\) of .*labels.csv have no caption for prompt 'detailed'.*\['img999'\]: no such image"):
+        caption_table(out, load_labels(lab, 'mvsa'), model='m')
+    with pytest.raises(ValueError, match=r"no captions for prompt 'scene' by model 'm'"):
+        caption_table(out, labels, prompt='scene', model='m')
+    caption_images(model, processor, d, out, max_new_tokens=3, model_name='other', progress=False)
+    with pytest.raises(ValueError, match=r"captioned by several models \['m', 'other'\]; pass model="):
+        caption_table(out, labels)
+
+@pytest.mark.parametrize('text, message', [
+    ('id,label\n1,positive\n2,happy\n', "data row 2 (id '2'): label 'happy' is not one of ['negative', 'neutral', 'positive'] nor a code 0..2"),
+    ('id,label\n1,positive\n2,3\n', "data row 2 (id '2'): label '3' is not one of"),
+    ('id,label\n1,positive\n1,negative\n', "data row 2: id '1' appears more than once"),
+    ('id,sentiment\n1,positive\n', "missing column(s) ['label']"),
+    ('id,label\n,positive\n', 'data row 1: empty id'),
+])
+def test_bad_labels_files_are_named(tmp_path, text, message):
+    f = tmp_path / 'labels.csv'; f.write_text(text)
+    with pytest.raises(DataError) as e: load_labels(f, 'mvsa')
+    assert str(f) in str(e.value) and message in str(e.value), str(e.value)

@@ -2,6 +2,8 @@
 import json, math
 from pathlib import Path
 import nbformat, pandas as pd, pytest
+from dataclasses import dataclass
+from mllmsent.specs import Spec, register_spec
 from mllmsent.core import data_dir
 from mllmsent.experiments import (save_results, run_experiment, run_grid, load_grid, run_name, collect_results,
                                   parse_experiment_name, reported_mllmsent, render_table, write_table, main_run,
@@ -10,6 +12,14 @@ from mllmsent.experiments import (save_results, run_experiment, run_grid, load_g
 def strict_json(path):
     def bad(c): raise ValueError(f'non-standard JSON constant {c}')
     return json.loads(Path(path).read_text(), parse_constant=bad)
+
+@register_spec('exp')
+@dataclass
+class Exp(Spec):
+    "The tiny test experiment's parameters."
+    scale: float = 1.0       # multiplies every fold's accuracy
+    fail: bool = False       # raise after saving the results
+    save: bool = True        # save results at all
 
 def make_notebook(path):
     "A tiny experiment notebook: counts its executions, writes results, and can fail after writing them."
@@ -105,7 +115,7 @@ def test_failing_notebook_leaves_no_results(tmp_path):
     save_results(run, {'old': True}, [{'accuracy': 1.0}])           # a stale result that overwrite must not keep
     with pytest.raises(ExperimentError) as e: run_experiment(nb, {'fail': True}, run, overwrite=True)
     msg = str(e.value)
-    assert str(nb) in msg and "'fail': True" in msg and str(run/'exp.ipynb') in msg and 'boom after saving' in msg
+    assert str(nb) in msg and 'fail=True' in msg and str(run/'exp.ipynb') in msg and 'boom after saving' in msg
     assert executions(tmp_path/'runs') == ['bad']                   # it ran, wrote results, then failed
     assert not (run/'results.json').exists()
 
@@ -117,7 +127,7 @@ def test_notebook_without_save_results(tmp_path):
 def test_resume_refuses_a_run_with_other_params(tmp_path):
     nb = make_notebook(tmp_path/'exp.ipynb')
     save_results(tmp_path/'run', {'scale': 1.0}, [{'accuracy': 0.5}])
-    assert run_experiment(nb, {'scale': 1.0, 'other': 'x'}, tmp_path/'run')['summary']['accuracy']['mean'] == 0.5
+    assert run_experiment(nb, {'scale': 1.0, 'save': True}, tmp_path/'run')['summary']['accuracy']['mean'] == 0.5
     with pytest.raises(ExperimentError, match=r"other parameters.*'scale': \(1.0, 2.0\)"):
         run_experiment(nb, {'scale': 2.0}, tmp_path/'run')
     assert executions(tmp_path) == []
@@ -157,6 +167,7 @@ def test_cli_grid_and_collect(tmp_path, capsys):
 def test_parse_experiment_name(name, expected):
     assert tuple(parse_experiment_name(name).values()) == expected
 
+@pytest.mark.data
 def test_reported_real_file():
     rep = reported_mllmsent()
     assert len(rep) == 112 and rep['experiment'].is_unique is False  # same names in several groups
@@ -177,6 +188,7 @@ def test_reported_bad_files(tmp_path):
     with pytest.raises(KeyError, match=r"\['f1_weighted'\] missing"): reported_mllmsent(p)
     with pytest.raises(FileNotFoundError, match='absent.csv'): reported_mllmsent(tmp_path/'absent.csv')
 
+@pytest.mark.data
 def test_render_table_beside_reported_and_escaping(tmp_path):
     rep = reported_mllmsent(group='finetuning')
     mine = pd.DataFrame({'source': ['gpt4o-mini', 'none|x'], 'model': ['bart', 'bart'], 'problem': ['p3', 'p3'],

@@ -3,9 +3,12 @@ import os, json, logging
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import numpy as np, pandas as pd, pytest, torch
 from mllmsent import finetune as ft
-from mllmsent.finetune import (tiny_encoder, finetune, predict_texts, save_checkpoint, load_checkpoint, run_folds,
-                               WeightedTrainer, balanced_weights, TINY_FAMILIES)
-from mllmsent.heads import encode_texts, fit_head
+from mllmsent import checkpoints as ckpts
+from mllmsent.finetune import finetune, predict_texts, WeightedTrainer, balanced_weights, FineTune
+from mllmsent.checkpoints import save_checkpoint, load_checkpoint
+from mllmsent.encoders import tiny_encoder, encode_texts, TINY_FAMILIES
+from mllmsent.heads import fit_head
+from mllmsent.crossval import cross_validate
 from mllmsent.data import demo_captions
 from mllmsent.splits import fixed_folds
 from mllmsent.core import get_task
@@ -73,7 +76,7 @@ def test_checkpoint_errors_and_atomic_replace(tmp_path, data, monkeypatch):
     with pytest.raises(FileNotFoundError, match='not an mllmsent checkpoint'): load_checkpoint(tmp_path)
     save_checkpoint(tmp_path/'ck', 'p3', 'minilm', head=h, pooling='mean')
     def boom(*a, **k): raise RuntimeError('disk full')
-    monkeypatch.setattr(ft, 'write_json', boom)
+    monkeypatch.setattr(ckpts, 'write_json', boom)
     with pytest.raises(RuntimeError, match='disk full'): save_checkpoint(tmp_path/'ck', 'p5', 'minilm', head=h, pooling='mean')
     assert json.loads((tmp_path/'ck'/'mllmsent.json').read_text())['task'] == 'p3'   # the old checkpoint is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ['ck']                         # and no half-written folder is left
@@ -85,8 +88,8 @@ def test_finetune_never_sees_test_rows(tiny, data, monkeypatch):
     def spy(train, val, *a, **kw):
         seen.append((set(train.id), set(val.id))); return real(train, val, *a, **kw)
     monkeypatch.setattr(ft, 'finetune', spy)
-    kw = dict(mode='finetune', max_steps=2, eval_steps=1, batch_size=8, max_len=32, lr=1e-3, progress=False)
-    pf, pr = run_folds(data, split, 'p3', str(tiny['bert']), **kw)
+    kw = dict(max_steps=2, eval_steps=1, batch_size=8, max_len=32, lr=1e-3)
+    pf, pr = cross_validate(FineTune('p3', str(tiny['bert']), **kw), data, split, progress=False)[:2]
     for k, (tr, va) in enumerate(seen, 1):
         s = split[split.split == k]
         assert tr == set(s[s.part == 'train'].id) and va == set(s[s.part == 'val'].id)
@@ -94,8 +97,8 @@ def test_finetune_never_sees_test_rows(tiny, data, monkeypatch):
     # poison fold 1's test labels: the fine-tuned model, its best step and its predictions do not change
     one = split[split.split == 1]
     bad = data.copy(); m = bad.id.isin(one[one.part == 'test'].id); bad.loc[m, 'label'] = (bad.loc[m, 'label'] + 1) % 3
-    pf_a, pr_a = run_folds(data, one, 'p3', str(tiny['bert']), **kw)
-    pf_b, pr_b = run_folds(bad, one, 'p3', str(tiny['bert']), **kw)
+    pf_a, pr_a = cross_validate(FineTune('p3', str(tiny['bert']), **kw), data, one, progress=False)[:2]
+    pf_b, pr_b = cross_validate(FineTune('p3', str(tiny['bert']), **kw), bad, one, progress=False)[:2]
     probs = [c for c in pr_a.columns if c.startswith('prob_')]
     np.testing.assert_allclose(pr_a[probs].to_numpy(), pr_b[probs].to_numpy(), atol=1e-6)
     assert pf_a.best_step.tolist() == pf_b.best_step.tolist() and pf_a.val_accuracy.tolist() == pf_b.val_accuracy.tolist()
@@ -103,8 +106,8 @@ def test_finetune_never_sees_test_rows(tiny, data, monkeypatch):
 def test_finetune_folds_resume_after_a_crash(tiny, data, tmp_path, monkeypatch):
     split = fixed_folds(data, val_fraction=0.2)
     n_folds = split.split.nunique()
-    kw = dict(mode='finetune', max_steps=2, eval_steps=1, batch_size=8, max_len=32, lr=1e-3, progress=False)
-    pf0, pr0 = run_folds(data, split, 'p3', str(tiny['bert']), **kw)   # uninterrupted, nothing kept
+    kw = dict(max_steps=2, eval_steps=1, batch_size=8, max_len=32, lr=1e-3)
+    pf0, pr0 = cross_validate(FineTune('p3', str(tiny['bert']), **kw), data, split, progress=False)[:2]   # uninterrupted, nothing kept
     real, calls = ft.finetune, []
     def crash_in_fold_3(train, val, *a, **k):
         calls.append(1)
@@ -112,12 +115,13 @@ def test_finetune_folds_resume_after_a_crash(tiny, data, tmp_path, monkeypatch):
         return real(train, val, *a, **k)
     monkeypatch.setattr(ft, 'finetune', crash_in_fold_3)
     rdir = tmp_path/'folds'
-    with pytest.raises(KeyboardInterrupt): run_folds(data, split, 'p3', str(tiny['bert']), resume_dir=rdir, **kw)
-    assert sorted(p.name for p in rdir.iterdir()) == ['fold1.csv', 'fold1.json', 'fold2.csv', 'fold2.json']   # nothing half-written
+    with pytest.raises(KeyboardInterrupt): cross_validate(FineTune('p3', str(tiny['bert']), **kw), data, split, resume_dir=rdir, progress=False)[:2]
+    assert sorted(p.name for p in rdir.iterdir()) == ['fold1.csv', 'fold1.json', 'fold1_curve.csv', 'fold2.csv', 'fold2.json',
+                                                       'fold2_curve.csv']   # nothing half-written
     trained = []
     def spy(train, val, *a, **k): trained.append(set(train.id)); return real(train, val, *a, **k)
     monkeypatch.setattr(ft, 'finetune', spy)
-    pf, pr = run_folds(data, split, 'p3', str(tiny['bert']), resume_dir=rdir, **kw)
+    pf, pr = cross_validate(FineTune('p3', str(tiny['bert']), **kw), data, split, resume_dir=rdir, progress=False)[:2]
     assert len(trained) == n_folds - 2                                  # folds 1 and 2 were not trained again
     assert trained[0] == set(split[(split.split == 3) & (split.part == 'train')].id)
     pd.testing.assert_frame_equal(pf.drop(columns='seconds'), pf0.drop(columns='seconds'), check_dtype=False)
@@ -125,7 +129,7 @@ def test_finetune_folds_resume_after_a_crash(tiny, data, tmp_path, monkeypatch):
     assert sorted(pr.id) == sorted(data.id.astype(str))                 # every row once
     # changed data or settings are refused, not silently reused
     bad = data.copy(); bad.loc[0, 'label'] = (bad.loc[0, 'label'] + 1) % 3
-    with pytest.raises(ValueError, match=r'fold\d.json was written for other data or settings'):
-        run_folds(bad, split, 'p3', str(tiny['bert']), resume_dir=rdir, **kw)
-    with pytest.raises(ValueError, match='fold1.json was written for other'):
-        run_folds(data, split, 'p3', str(tiny['bert']), resume_dir=rdir, **{**kw, 'lr': 1e-4})
+    with pytest.raises(ValueError, match=r'fold\d.json was written by another route, settings or data'):
+        cross_validate(FineTune('p3', str(tiny['bert']), **kw), bad, split, resume_dir=rdir, progress=False)[:2]
+    with pytest.raises(ValueError, match='fold1.json was written by another route'):
+        cross_validate(FineTune('p3', str(tiny['bert']), **{**kw, 'lr': 1e-4}), data, split, resume_dir=rdir, progress=False)

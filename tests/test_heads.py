@@ -2,8 +2,11 @@
 import os
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import numpy as np, pandas as pd, pytest, torch
-from mllmsent import heads
-from mllmsent.heads import encode_texts, fit_head, run_frozen_folds, resolve_model, MODELS
+from mllmsent import heads, encoders
+from mllmsent.encoders import encode_texts
+from mllmsent.heads import fit_head, FrozenHead
+from mllmsent.models import resolve_model, MODELS
+from mllmsent.crossval import cross_validate
 from mllmsent.data import demo_captions
 from mllmsent.splits import fixed_folds
 
@@ -31,8 +34,8 @@ def test_pooling_choices():
 
 def test_cache_is_used_and_rows_shared(tmp_path, monkeypatch):
     calls = []
-    real = heads._encode
-    monkeypatch.setattr(heads, '_encode', lambda texts, *a: calls.append(list(texts)) or real(texts, *a))
+    real = encoders._encode
+    monkeypatch.setattr(encoders, '_encode', lambda texts, *a: calls.append(list(texts)) or real(texts, *a))
     x = encode_texts(TEXTS, cache_dir=tmp_path, progress=False)
     assert calls == [TEXTS]
     np.testing.assert_array_equal(encode_texts(TEXTS, cache_dir=tmp_path), x)            # same set: read from disk
@@ -73,16 +76,17 @@ def test_test_rows_never_reach_model_choice(tmp_path, kind):
     split = fixed_folds(df, val_fraction=0.2)
     for k in (1, 2):
         one = split[split.split == k]
-        kw = dict(cache_dir=tmp_path, progress=False, head=kind)
+        kw = dict(cache_dir=tmp_path, head=kind)
         if kind == 'mlp': kw.update(hidden=16, epochs=30, patience=5)
-        pf_a, pr_a = run_frozen_folds(df, one, 'p3', **kw)
-        pf_b, pr_b = run_frozen_folds(_poisoned(df, one, k), one, 'p3', **kw)
+        pf_a, pr_a, cv_a = cross_validate(FrozenHead('p3', **kw), df, one, progress=False)
+        pf_b, pr_b, cv_b = cross_validate(FrozenHead('p3', **kw), _poisoned(df, one, k), one, progress=False)
         probs = [c for c in pr_a.columns if c.startswith('prob_')]
         np.testing.assert_allclose(pr_a[probs].to_numpy(), pr_b[probs].to_numpy(), atol=1e-6)
         chosen = 'C' if kind == 'logreg' else 'best_epoch'
         assert pf_a[chosen].tolist() == pf_b[chosen].tolist()
         assert pf_a.val_accuracy.tolist() == pf_b.val_accuracy.tolist()
         assert (pr_a.label != pr_b.label).all()           # the poison did reach the reported labels
+        assert not np.allclose(cv_a.monitor_accuracy, cv_b.monitor_accuracy)   # ... and the monitored curve, which chose nothing
 
 def test_rows_reaching_fit_head_are_train_and_val_only(tmp_path, monkeypatch):
     df = demo_captions('p3', n=60)
@@ -95,7 +99,7 @@ def test_rows_reaching_fit_head_are_train_and_val_only(tmp_path, monkeypatch):
         seen.append(({row_of[r.tobytes()] for r in Xtr}, {row_of[r.tobytes()] for r in Xva}))
         return real(Xtr, ytr, Xva, yva, *a, **kw)
     monkeypatch.setattr(heads, 'fit_head', spy)
-    run_frozen_folds(df, split, 'p3', cache_dir=tmp_path, progress=False)
+    cross_validate(FrozenHead('p3', cache_dir=tmp_path), df, split, progress=False)
     assert len(seen) == 5
     for k, (tr, va) in enumerate(seen, 1):
         s = split[split.split == k]

@@ -2,8 +2,9 @@
 import logging
 import numpy as np, pytest, torch
 from transformers import pipeline
-from mllmsent.finetune import tiny_encoder
-from mllmsent.nli import (entailment_index, hypotheses, load_nli, zero_shot_proba, run_zero_shot_folds, TEMPLATE)
+from mllmsent.encoders import tiny_encoder
+from mllmsent.crossval import cross_validate
+from mllmsent.nli import (entailment_index, hypotheses, load_nli, zero_shot_proba, ZeroShotNLI, TEMPLATE)
 from mllmsent.core import get_task
 from mllmsent.data import demo_captions
 from mllmsent.splits import fixed_folds
@@ -66,5 +67,5 @@ def test_folds(mnli, tmp_path):
     m, tok = mnli
     folder = tmp_path/'ck'; m.save_pretrained(folder); tok.save_pretrained(folder)
     df = demo_captions('p3', n=25)
-    pf, pr = run_zero_shot_folds(df, fixed_folds(df), 'p3', str(folder), progress=False)
+    pf, pr, _ = cross_validate(ZeroShotNLI('p3', str(folder)), df, fixed_folds(df), progress=False)
     assert len(pf) == 5 and sorted(pr.id) == sorted(df.id) and pf.n_test.sum() == 25

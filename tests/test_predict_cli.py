@@ -3,7 +3,9 @@ import os, subprocess, sys, shutil
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import pandas as pd, pytest, torch
 from mllmsent.cli import main_predict
-from mllmsent.finetune import tiny_encoder, finetune, save_checkpoint
+from mllmsent.encoders import tiny_encoder
+from mllmsent.finetune import finetune
+from mllmsent.checkpoints import save_checkpoint
 from mllmsent.data import demo_captions
 
 torch.set_num_threads(1)

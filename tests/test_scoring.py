@@ -1,5 +1,5 @@
 "Label scoring and batched generation (mllmsent.scoring) on tiny offline models."
-import os
+import os, warnings
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 import numpy as np, pytest, torch
 torch.set_num_threads(1)
@@ -123,7 +123,7 @@ def test_bad_inputs(model, tok):
         score_candidates(model, tok, PROMPTS[:2], [[" a", " b"], [" a"]])
     with pytest.raises(ValueError, match="2 candidate lists for 4 prompts"):
         score_candidates(model, tok, PROMPTS, [[" a"], [" b"]])
-    with pytest.raises(ValueError, match="share_prompt=True needs a text-only model"):
+    with pytest.raises(ValueError, match="share_prompt=True needs text-only prompts"):
         score_candidates(model, tok, PROMPTS[:1], [" a"], images=[None], share_prompt=True)
     with pytest.raises(ValueError, match="images were given but a tokenizer"):
         score_candidates(model, tok, PROMPTS[:1], [" a"], images=[None])
@@ -192,3 +192,18 @@ def test_processors_tokenizer_is_not_changed():
     assert score_candidates(model, proc, [prompt] * 2, ["positive", "negative"], images=imgs).shape == (2, 2)
     assert len(generate_answers(model, proc, [prompt] * 2, images=imgs, max_new_tokens=2)) == 2
     assert proc.tokenizer.pad_token is None and proc.tokenizer.padding_side == side
+
+
+def test_slow_path_is_announced(model, tok):
+    "A model that cannot reuse a prompt's cache (a LLaVA, here on text-only prompts) scores on the slower path and says so."
+    from mllmsent.vision_models import tiny_llava
+    from mllmsent.scoring import can_share_prompt
+    llava, proc = tiny_llava()
+    assert can_share_prompt(model) and not can_share_prompt(llava)
+    with pytest.warns(UserWarning, match="slower path"):
+        p = score_candidates(llava, proc.tokenizer, PROMPTS[:2], [" positive", " negative"])
+    assert p.shape == (2, 2) and np.allclose(p.sum(1), 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')   # the shared path and an explicit share_prompt=False say nothing
+        score_candidates(model, tok, PROMPTS[:2], [" positive", " negative"])
+        score_candidates(llava, proc.tokenizer, PROMPTS[:2], [" positive", " negative"], share_prompt=False)

@@ -124,8 +124,8 @@ def test_single_row_class_in_random_and_inner_splits():
     with pytest.warns(UserWarning, match='without stratification'): f = fixed_folds(df)
     check_split(f)
 
+@pytest.mark.data
 def test_real_p5_alpha5_smallest_class_needs_no_fallback():
-    if data_dir() is None: pytest.skip('no ../shared/data here')
     df = load_caption_set('minigpt4', 'p5', 5)
     assert df.label_name.value_counts().min() == 18
     with warnings.catch_warnings():
