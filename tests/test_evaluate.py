@@ -1,7 +1,7 @@
 "Edge cases of metrics, fold summaries, paired tests and figures that read badly as a docs page."
 import math, json
 import numpy as np, pytest
-from mllmsent.evaluate import (classification_metrics, per_fold_metrics, regression_metrics, multilabel_metrics,
+from mllmsent.evaluate import (classification_metrics, regression_metrics, multilabel_metrics,
                                task_metrics, summarize_folds, format_mean_ci, paired_bootstrap, mcnemar,
                                plot_confusion, plot_per_class_f1, save_figure)
 import pandas as pd
@@ -34,12 +34,6 @@ def test_rows_must_align(fn):
 @pytest.mark.parametrize('fn', [paired_bootstrap, mcnemar])
 def test_paired_rows_must_align(fn):
     with pytest.raises(ValueError, match=r"'pred_b': 2"): fn([0, 1, 1], [0, 1, 1], [0, 1])
-
-def test_per_fold_metrics_and_missing_column():
-    df = pd.DataFrame({'split': [1, 1, 2, 2], 'label': [0, 1, 0, 1], 'pred': [0, 1, 1, 1]})
-    pf = per_fold_metrics(df, fold_col='split')
-    assert pf['accuracy'].tolist() == [1.0, 0.5] and pf['split'].tolist() == [1, 2]
-    with pytest.raises(KeyError, match=r"\['pred'\] not in the table"): per_fold_metrics(df.drop(columns='pred'), fold_col='split')
 
 def test_regression_hand_values():
     r = regression_metrics([1, 2, 3], [2, 4, 6])
