@@ -45,3 +45,27 @@ def test_finetune_run_resumes_from_its_finished_folds(tmp_path):
     a, b = pd.DataFrame(first['per_fold']), pd.DataFrame(again['per_fold'])
     pd.testing.assert_frame_equal(a.drop(columns='seconds'), b.drop(columns='seconds'), check_dtype=False, atol=1e-9)
     assert len(pd.read_csv(run/'predictions.csv')) == again['extra']['n_rows']
+
+
+def _write_logs(folder, df):
+    "MLLMsent's raw per-fold logs of a caption table: test_logs_0{k}.csv with id,text,target,prediction."
+    folder.mkdir(parents=True)
+    for k, g in df.groupby('fold'):
+        g.rename(columns={'label': 'target'}).assign(prediction=0)[['id', 'text', 'target', 'prediction']].to_csv(folder/f'test_logs_0{k}.csv')
+    return folder
+
+@pytest.mark.data
+def test_a_new_caption_source_and_raw_logs_run_unchanged(tmp_path):
+    """Must show (issue 13): a shipped caption CSV under a new name, and MLLMsent's raw per-fold logs, each run through
+    caption_classification unchanged: the same folds, so the same per-fold numbers as the shipped file."""
+    import shutil
+    from mllmsent.data import caption_file, load_caption_set
+    shutil.copy(caption_file('gpt4o-mini', 'p5', 5), tmp_path/'my-mllm_p5_alpha5.csv')
+    logs = _write_logs(tmp_path/'openai-bart-experiment-p5-alpha5'/'logs', load_caption_set('gpt4o-mini', 'p5', 5))
+    common = dict(problem='p5', alpha=5, mode='frozen', cache_dir=str(tmp_path/'cache'))
+    runs = {'shipped': dict(source='gpt4o-mini'), 'new name': dict(source='my-mllm', data_dir=str(tmp_path)),
+            'raw logs': dict(source='my-logs', captions=str(logs.parent))}
+    res = {k: run_experiment(NB, {**common, **v}, tmp_path/k.replace(' ', '-'), cwd=tmp_path) for k, v in runs.items()}
+    acc = {k: [round(f['accuracy'], 10) for f in r['per_fold']] for k, r in res.items()}
+    assert len(acc['shipped']) == 5 and acc['new name'] == acc['shipped'] == acc['raw logs'], acc
+    assert res['new name']['extra']['n_rows'] == res['raw logs']['extra']['n_rows'] == 445
