@@ -1,5 +1,4 @@
-"""Metrics for classification, regression and multi-label tasks; fold summaries with confidence intervals;
-paired tests between two systems; figures.
+"""Metrics for classification, regression and multi-label tasks; fold summaries with confidence intervals; paired tests between two systems; figures.
 
 Docs: https://mllmsent.github.io/mllmsent/evaluate.html.md"""
 

@@ -1,4 +1,4 @@
-"""Results tables as Markdown and LaTeX: reproduced numbers with their 95% intervals, beside reported ones.
+"""Results tables as Markdown and LaTeX: reproduced numbers with their 95% intervals, beside reported ones; the caption tables built from grids of runs.
 
 Docs: https://mllmsent.github.io/mllmsent/tables.html.md"""
 
@@ -8,13 +8,16 @@ Docs: https://mllmsent.github.io/mllmsent/tables.html.md"""
 from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
+import numpy as np
 import pandas as pd
 from .core import atomic_write
 from .models import mllmsent_name
-from .evaluate import format_mean_ci
+from .evaluate import format_mean_ci, paired_bootstrap, mcnemar, classification_metrics, plot_per_class_f1
+from .results import collect_results
 
 # %% auto #0
-__all__ = ['METRIC_SHORT', 'TABLE_KEYS', 'Table', 'render_table', 'table_from_frame', 'write_table']
+__all__ = ['METRIC_SHORT', 'TABLE_KEYS', 'CELL_KEYS', 'OUR_METRICS', 'Table', 'render_table', 'table_from_frame', 'write_table',
+           'grid_runs', 'run_predictions', 'beside_reported', 'paired_runs', 'per_class_f1_figure']
 
 # %% ../nbs/11e_tables.ipynb #064470a1
 METRIC_SHORT = {'accuracy': 'acc', 'f1_weighted': 'F1w', 'f1_macro': 'F1m', 'pearson': 'r', 'jaccard': 'Jaccard'}
@@ -109,3 +112,99 @@ def write_table(table,     # a `Table`, or a results DataFrame rendered with `re
     with atomic_write(md) as f: f.write(table.markdown)
     with atomic_write(tex) as f: f.write(table.latex)
     return md, tex
+
+# %% ../nbs/11e_tables.ipynb #9c1b9637
+CELL_KEYS = ['source', 'problem', 'alpha']   # the columns that name a caption cell of a grid
+
+def grid_runs(root # a grid's folder of run folders (`run_grid`'s `out_root`); it may not exist yet
+             )->pd.DataFrame:
+    "`collect_results` of a grid, with each run folder's `path`; an empty frame with the cell columns when there is no finished run."
+    root = Path(root)
+    df = collect_results(root) if root.is_dir() else pd.DataFrame()
+    if not len(df): return pd.DataFrame(columns=['run', *CELL_KEYS, 'path'])
+    return df.assign(path=[str(root/r) for r in df['run']])
+
+# %% ../nbs/11e_tables.ipynb #f9e79d27
+def run_predictions(path # a run folder
+                   )->pd.DataFrame|None:
+    "The run's `predictions.csv` (ids read as strings), None when the run wrote none."
+    p = Path(path)/'predictions.csv'
+    return pd.read_csv(p, dtype={'id': str}) if p.exists() else None
+
+# %% ../nbs/11e_tables.ipynb #f640777b
+def _cell_key(row, keys):
+    "A cell's key values as strings, whole numbers without '.0' (an α read back as 3.0 matches 3)."
+    norm = lambda v: str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v)
+    return tuple(norm(row[k]) for k in keys)
+
+OUR_METRICS = {'accuracy': 'acc', 'f1_weighted': 'F1w'}   # our columns in a caption table: metric -> short name
+
+def beside_reported(ours:pd.DataFrame,     # our runs (`grid_runs`): the key columns and {metric}_mean/_hw
+                    label:str,             # names our columns: 'MiniLM frozen' -> 'MiniLM frozen acc', 'MiniLM frozen F1w'
+                    reported:pd.DataFrame, # reported rows of one group (`reported.reported_mllmsent(group=...)`)
+                    models=('bart', 'modernbert', 'distil'), # reported models shown, in order (their accuracy)
+                    keys=CELL_KEYS,        # columns that name a cell in both frames
+                    digits:int=3,          # decimals
+                    caption:str|None=None  # LaTeX caption
+                   )->Table:
+    "Our accuracy and weighted F1 (mean ± 95% CI) per cell beside each reported model's accuracy; '–' where nothing was reported."
+    keys = list(keys)
+    rep = reported[reported['model'].isin(models)]
+    if rep.duplicated([*keys, 'model']).any():
+        raise ValueError(f"beside_reported: reported rows are not unique on {keys + ['model']}; keep one group (reported_mllmsent(group=...))")
+    shown = [m for m in models if m in set(rep['model'])]   # a model never reported in this group gets no column
+    lookup = {(*_cell_key(r, keys), r['model']): r for r in rep.to_dict(orient='records')}
+    cols = [f'{label} {s}' for s in OUR_METRICS.values()] + [f'MLLMsent {m} acc' for m in shown]
+    rows = []
+    for r in ours.sort_values(keys).to_dict(orient='records'):
+        row = {k: r[k] for k in keys}
+        for m, s in OUR_METRICS.items(): row[f'{label} {s}_mean'], row[f'{label} {s}_hw'] = r[f'{m}_mean'], r[f'{m}_hw']
+        for m in shown:
+            hit = lookup.get((*_cell_key(r, keys), m), {})
+            row[f'MLLMsent {m} acc_mean'], row[f'MLLMsent {m} acc_hw'] = hit.get('accuracy_mean'), hit.get('accuracy_hw')
+        rows.append(row)
+    wide = pd.DataFrame(rows, columns=keys + [f'{c}_{x}' for c in cols for x in ('mean', 'hw')])
+    return render_table(wide, metrics=cols, keys=keys, digits=digits, caption=caption)
+
+# %% ../nbs/11e_tables.ipynb #182f42c7
+def paired_runs(a:pd.DataFrame,   # runs of system a (`grid_runs`, with `path`)
+                b:pd.DataFrame,   # runs of system b; a cell with several runs uses the first listed
+                keys=CELL_KEYS,   # columns naming the cell both runs must share
+                names=('frozen', 'fine-tuned'), # names of a and b in the column titles ('acc frozen', ...)
+                n_boot:int=1000,  # bootstrap resamples
+                seed:int=0        # bootstrap seed
+               )->pd.DataFrame:
+    "Per cell run by both, on the rows both predicted: accuracy of a and b, b - a with its paired-bootstrap 95% CI and p, McNemar's p."
+    keys, firsts = list(keys), {}
+    for r in b.to_dict(orient='records'): firsts.setdefault(_cell_key(r, keys), r)
+    cols = [*keys, 'n', f'acc {names[0]}', f'acc {names[1]}', 'diff', 'diff 95% CI', 'bootstrap p', 'McNemar p']
+    rows = []
+    for r in a.to_dict(orient='records'):
+        other = firsts.get(_cell_key(r, keys))
+        pa, pb = run_predictions(r['path']), None if other is None else run_predictions(other['path'])
+        if pa is None or pb is None: continue
+        m = pa.merge(pb, on='id', suffixes=('_a', '_b'))
+        if not len(m): continue
+        if (bad := (m.label_a != m.label_b).sum()):
+            raise ValueError(f"paired_runs: {r['path']} and {other['path']} give different labels to {bad} of the {len(m)} rows they share; "
+                             "a paired test needs runs on the same caption set")
+        bs = paired_bootstrap(m.label_a, m.prediction_a, m.prediction_b, n_boot=n_boot, seed=seed)
+        mc = mcnemar(m.label_a, m.prediction_a, m.prediction_b)
+        rows.append([*(r[k] for k in keys), len(m), round(bs['a'], 3), round(bs['b'], 3), round(bs['diff'], 3),
+                     f"[{bs['ci_low']:.3f}, {bs['ci_high']:.3f}]", round(bs['p_value'], 4), round(mc['p_value'], 4)])
+    return pd.DataFrame(rows, columns=cols)
+
+# %% ../nbs/11e_tables.ipynb #91fd2934
+def per_class_f1_figure(grids:dict,    # system name -> its runs (`grid_runs`), e.g. {'frozen': ..., 'fine-tuned': ...}
+                        problem:str,   # the task of the cells shown ('p3', 'p5')
+                        alpha:int,     # their agreement level
+                        title:str|None=None, # figure title
+                        size=(8, 3.5)  # figure size in inches
+                       ):
+    "Per-class F1 of every run of `problem` at `alpha` (folds pooled), one bar per source and system; None when no run has predictions."
+    systems = {}
+    for name, runs in grids.items():
+        for r in runs[(runs.problem == problem) & (runs.alpha == alpha)].sort_values('source').to_dict(orient='records'):
+            p = run_predictions(r['path'])
+            if p is not None: systems[f"{r['source']} {name}"] = classification_metrics(p.label, p.prediction, labels=problem)
+    return plot_per_class_f1(systems, title=title, size=size) if systems else None

@@ -56,7 +56,7 @@ def test_broken_json_and_missing_keys(saved, tmp_path):
 
 def test_predict_cli_on_empty_input_and_bad_checkpoint(saved, tmp_path):
     (tmp_path/'in.csv').write_text('text\n')
-    cmd = [sys.executable, '-c', 'import sys; from mllmsent.cli import main_predict; sys.exit(main_predict())']
+    cmd = [str(Path(sys.executable).with_name('mllmsent-predict'))]
     r = subprocess.run(cmd + ['--checkpoint', str(saved/'frozen'), '--input', str(tmp_path/'in.csv'), '--output', str(tmp_path/'o.csv')],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and 'has a header but no rows' in r.stderr and not (tmp_path/'o.csv').exists()

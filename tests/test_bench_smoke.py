@@ -1,4 +1,4 @@
-"The GPU benchmarks' code paths (4-bit load, LoRA/QLoRA steps, label scoring), run with --smoke on tiny models on the CPU."
+"The benchmarks' code paths (4-bit load, LoRA/QLoRA steps, label scoring vs generate-and-parse), run with --smoke on tiny models on the CPU."
 import importlib.util, json, sys
 from pathlib import Path
 import pytest, torch
@@ -27,3 +27,12 @@ def test_llava_bench_smoke(tmp_path, monkeypatch):
     r = json.loads(out.read_text())
     assert [x['variant'] for x in r['results']] == (['bf16', '4-bit'] if torch.cuda.is_available() else ['fp32', '4-bit'])
     assert all(x['predicted'] == 4 and x['train_samples_per_s'] > 0 for x in r['results'])
+
+def test_scoring_bench_smoke(tmp_path):
+    out = tmp_path/'s.json'
+    assert _load('bench_scoring').main(['--smoke', '--out', str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r['smoke'] and r['n'] == 8 and [x['batch'] for x in r['results']] == [1] * 3 + [16] * 3
+    scoring = [x for x in r['results'] if x['way'] == 'scoring']
+    assert all(x['unparsed'] == 0 and x['ratio'] == 1 for x in scoring)          # scoring always answers
+    assert all(x['prompts_per_s'] > 0 and 0 <= x['accuracy'] <= 1 for x in r['results'])

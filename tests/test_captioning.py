@@ -26,8 +26,8 @@ def write_images(folder, n, seed=0):
     return folder
 
 def cli(model_dir, images, out, *extra):
-    return [sys.executable, '-c', 'from mllmsent.captioning import main_caption; main_caption()', str(model_dir), str(images),
-            str(out), '--batch-size', '4', '--max-new-tokens', '6', *extra]
+    return [str(Path(sys.executable).with_name('mllmsent-caption')), str(model_dir), str(images), str(out),
+            '--batch-size', '4', '--max-new-tokens', '6', *extra]
 
 def test_sigkill_at_random_points_then_resume(tiny, tmp_path):
     model_dir, N = tiny[0], 240
@@ -55,6 +55,14 @@ def test_sigkill_at_random_points_then_resume(tiny, tmp_path):
     assert all(x['error'] is None and isinstance(x['caption'], str) for x in rows)
     assert list(tmp_path.glob('caps.part*')) == []                     # shards merged away
     assert out.read_text().endswith('\n')
+
+def test_cli_errors_end_with_a_message(tiny, tmp_path):
+    "A missing image folder: one line naming it and exit code 1, no traceback; a bad --bits is refused by the parser (2)."
+    r = subprocess.run(cli(tiny[0], tmp_path / 'nowhere', tmp_path / 'c.jsonl'), env=ENV, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and 'mllmsent-caption: ' in r.stderr and 'nowhere: no such folder of images' in r.stderr, r.stderr[-2000:]
+    assert 'Traceback' not in r.stderr and not (tmp_path / 'c.jsonl').exists()
+    r = subprocess.run(cli(tiny[0], tmp_path, tmp_path / 'c.jsonl', '--bits', '5'), env=ENV, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and 'argument --bits: invalid choice: 5' in r.stderr
 
 def test_torn_last_line_is_cut_and_not_doubled(tiny, tmp_path):
     _, model, processor = tiny

@@ -89,7 +89,7 @@ def test_grid_missing_file_and_name_clash(tmp_path):
 def test_cli_bad_grid_exits_1_without_running(tmp_path, capsys):
     nb = make_notebook(tmp_path/'exp.ipynb')
     (tmp_path/'g.yaml').write_text('grids:\n  scale: [1]\n')
-    assert main_run([str(nb), '--out', str(tmp_path/'runs'), '--grid', str(tmp_path/'g.yaml')]) == 1
+    assert main_run(nb, out=tmp_path/'runs', grid=tmp_path/'g.yaml') == 1
     err = capsys.readouterr().err
     assert "unknown top-level key(s) ['grids']" in err and 'g.yaml' in err
     assert not (tmp_path/'runs').exists()
@@ -140,7 +140,7 @@ def test_cli_grid_and_collect(tmp_path, capsys):
     (tmp_path/'g.yaml').write_text('grid:\n  scale: [1, 2]\nfixed:\n  fail: false\n')
     out = tmp_path/'runs'
     save_results(out/'scale=1', {'scale': 1, 'fail': False}, [{'fold': 1, 'accuracy': 0.5}, {'fold': 2, 'accuracy': 0.7}])  # finished
-    assert main_run([str(nb), '--out', str(out), '--grid', str(tmp_path/'g.yaml'), '-p', 'save', 'true']) == 0
+    assert main_run(nb, out=out, grid=tmp_path/'g.yaml', Param={'save': 'true'}) == 0     # a string is read as YAML, as -p does
     assert executions(out) == ['scale=2']
     printed = capsys.readouterr().out
     assert '2 runs' in printed and 'scale=2' in printed
@@ -224,10 +224,10 @@ def test_cli_grid_jobs_runs_each_once(tmp_path, capsys):
     nb = make_notebook(tmp_path/'exp.ipynb')
     (tmp_path/'g.yaml').write_text('grid:\n  scale: [1, 2, 3]\n')
     out = tmp_path/'runs'
-    assert main_run([str(nb), '--out', str(out), '--grid', str(tmp_path/'g.yaml'), '--jobs', '2']) == 0
+    assert main_run(nb, out=out, grid=tmp_path/'g.yaml', jobs=2) == 0
     assert sorted(executions(out)) == ['scale=1', 'scale=2', 'scale=3']      # each run once, two kernels at a time
     assert collect_results(out)['accuracy_mean'].round(6).tolist() == [0.2, 0.4, 0.6]
-    assert main_run([str(nb), '--out', str(out), '--grid', str(tmp_path/'g.yaml'), '--jobs', '2']) == 0
+    assert main_run(nb, out=out, grid=tmp_path/'g.yaml', jobs=2) == 0
     assert len(executions(out)) == 3                                          # finished: nothing runs again
 
 def test_grid_jobs_failure_starts_no_more_runs(tmp_path):

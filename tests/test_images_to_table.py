@@ -10,8 +10,7 @@ PARAMS = ['-p', 'n_demo', '40', '-p', 'batch_size', '2']
 N_CAPTIONS = 40 * 2                                  # demo images x the two default prompts
 
 def run_cmd(out):
-    return [sys.executable, '-c', 'import sys; from mllmsent.experiments import main_run; sys.exit(main_run())',
-            str(NB), '--out', str(out), *PARAMS]
+    return [str(Path(sys.executable).with_name('mllmsent-run')), str(NB), '--out', str(out), *PARAMS]
 
 @pytest.fixture
 def env(tmp_path):

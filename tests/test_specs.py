@@ -4,9 +4,10 @@ from pathlib import Path
 import pytest, yaml
 from mllmsent.specs import (SpecError, CaptionClassification, VaderCaptions, EXPERIMENT_SPECS, load_spec, spec_for, show_params,
                             field_help)
-from mllmsent.experiments import main_run, run_grid
+from mllmsent.experiments import run_grid
 
 NBS = Path(__file__).resolve().parents[1]/'nbs'/'experiments'
+MLLMSENT_RUN = Path(sys.executable).with_name('mllmsent-run')   # the console script, as typed
 
 @pytest.mark.parametrize('yaml_text,msg', [
     ('epochs: 1.5\n', "field 'epochs' must be int"),
@@ -43,7 +44,7 @@ def test_every_experiment_has_a_spec_with_help():
         assert cls.parse({}) is not None                                  # the defaults are valid
 
 def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, '-c', 'import sys; from mllmsent.experiments import main_run; sys.exit(main_run())', *args],
+    return subprocess.run([str(MLLMSENT_RUN), *args],
                           cwd=cwd, capture_output=True, text=True, timeout=300)
 
 @pytest.mark.parametrize('flags,msg', [
@@ -55,6 +56,17 @@ def run_cli(*args, cwd):
 def test_cli_refuses_bad_flags_before_running(tmp_path, flags, msg):
     r = run_cli(str(NBS/'vader_captions.ipynb'), '--out', 'runs/x', *flags, cwd=tmp_path)
     assert r.returncode != 0 and msg in r.stderr, r.stderr
+    assert not (tmp_path/'runs').exists()
+
+def test_python_call_checks_param_values_as_the_flags_do(tmp_path, monkeypatch, capsys):
+    "From Python `Param` is a dict of values (strings are read as YAML, as -p reads them); a bad one is named, nothing runs."
+    monkeypatch.chdir(tmp_path); monkeypatch.delenv('MLLMSENT_PROGRESS', raising=False)   # main_run sets it for its kernels
+    from mllmsent.experiments import main_run
+    assert main_run(NBS/'vader_captions.ipynb', out='runs/x', Param={'alphas': [3, 7]}) == 1
+    assert "-p alphas: field 'alphas[1]' must be <= 5, got 7" in capsys.readouterr().err
+    assert main_run(NBS/'vader_captions.ipynb', out='runs/x', Param={'val_fraction': '-0.1'}) == 1
+    assert "-p val_fraction: field 'val_fraction' must be > 0, got -0.1" in capsys.readouterr().err
+    assert main_run(NBS/'vader_captions.ipynb', Param={'seed': 1}) == 2 and 'required: --out' in capsys.readouterr().err
     assert not (tmp_path/'runs').exists()
 
 @pytest.mark.parametrize('grid,msg', [
