@@ -63,9 +63,11 @@ def test_a_new_caption_source_and_raw_logs_run_unchanged(tmp_path):
     shutil.copy(caption_file('gpt4o-mini', 'p5', 5), tmp_path/'my-mllm_p5_alpha5.csv')
     logs = _write_logs(tmp_path/'openai-bart-experiment-p5-alpha5'/'logs', load_caption_set('gpt4o-mini', 'p5', 5))
     common = dict(problem='p5', alpha=5, mode='frozen', cache_dir=str(tmp_path/'cache'))
-    runs = {'shipped': dict(source='gpt4o-mini'), 'new name': dict(source='my-mllm', data_dir=str(tmp_path)),
+    from mllmsent.core import data_dir
+    runs = {'shipped': dict(source='gpt4o-mini', data_dir=str(data_dir())), 'new name': dict(source='my-mllm', data_dir=str(tmp_path)),
             'raw logs': dict(source='my-logs', captions=str(logs.parent))}
     res = {k: run_experiment(NB, {**common, **v}, tmp_path/k.replace(' ', '-'), cwd=tmp_path) for k, v in runs.items()}
+    assert not any(r['extra']['demo'] for r in res.values())   # the run's cwd is tmp_path: the data folder is passed, not found
     acc = {k: [round(f['accuracy'], 10) for f in r['per_fold']] for k, r in res.items()}
     assert len(acc['shipped']) == 5 and acc['new name'] == acc['shipped'] == acc['raw logs'], acc
     assert res['new name']['extra']['n_rows'] == res['raw logs']['extra']['n_rows'] == 445
