@@ -69,7 +69,7 @@ def run_experiment(notebook,              # the parameterized notebook (a cell t
     try:   # absolute paths: papermill changes the process's directory to `cwd` while it runs (several runs may share it)
         pm.execute_notebook(str(notebook.resolve()), str(out_nb.resolve()), parameters=_papermill_params(notebook, spec),
                             kernel_name=kernel, progress_bar=False, cwd=str(cwd),
-                            extra_arguments=['--IPKernelApp.log_level=ERROR'])   # no 'TCP without encryption' warning per kernel
+                            extra_arguments=['--IPKernelApp.log_level=CRITICAL'])   # no 'TCP without encryption' warning, no 'KeyboardInterrupt caught' at shutdown
     except BaseException as e:
         results.unlink(missing_ok=True)  # a failed run leaves no results, even if a cell wrote some before failing
         if not isinstance(e, Exception): raise
