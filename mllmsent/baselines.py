@@ -71,6 +71,7 @@ def fit_thresholds(scores,               # scores, higher = more positive
         else: th.append(s.max() + 1e-9)              # no row reaches class k
     return np.maximum.accumulate(np.array(th))
 
+# %% ../nbs/10_baselines.ipynb #bdb71301
 def apply_thresholds(scores,     # scores, higher = more positive
                      thresholds, # K-1 increasing cut points from `fit_thresholds`
                      order       # label codes from most negative to most positive
@@ -88,12 +89,14 @@ class Vader(Route):
         super().__init__(task, class_weight=class_weight)
         self.order, self.thresholds = self.task.polarity_order, None
 
+# %% ../nbs/10_baselines.ipynb #531b9b21
 @patch
 def fit(self:Vader, train, val, monitor=None):
     self.thresholds = fit_thresholds(vader_compound(val['text']), val['label'].to_numpy(), self.order, self.settings['class_weight'])
     self.chosen = {f'threshold_{i}': float(t) for i, t in enumerate(self.thresholds)}
     return self
 
+# %% ../nbs/10_baselines.ipynb #3f25bf36
 @patch
 def predict_proba(self:Vader, rows):
     if self.thresholds is None: raise RuntimeError("Vader.predict_proba called before fit")

@@ -71,6 +71,7 @@ def caption_prompt(prompt:str # a key of `CAPTION_PROMPTS`, or the prompt text i
         raise ValueError(f"caption prompt {prompt!r}: use one of {list(CAPTION_PROMPTS)} or a prompt text")
     return 'custom-' + hashlib.sha256(prompt.encode('utf-8')).hexdigest()[:8], prompt
 
+# %% ../nbs/05_captioning.ipynb #7bfa0cfc
 def caption_key(row:dict # a caption row (from `read_caption_rows`)
                )->tuple:
     "What identifies a caption: (image id, prompt text, model). Rows written before rows kept their prompt text get it from `CAPTION_PROMPTS`."
@@ -96,6 +97,7 @@ def read_caption_rows(path,               # a JSONL file of caption rows (missin
         with open(path, 'r+b') as f: f.truncate(good); f.flush(); os.fsync(f.fileno())
     return rows
 
+# %% ../nbs/05_captioning.ipynb #9768d51a
 def _append_rows(f, rows):
     "Write rows as JSON lines, flush and fsync: after this returns they survive a crash."
     f.write(''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in rows))
@@ -113,12 +115,14 @@ def _generate(model, processor, images, prompt, max_new_tokens, **generate_kwarg
         out = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id, **generate_kwargs)
     return [t.strip() for t in tok.batch_decode(out[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)]
 
+# %% ../nbs/05_captioning.ipynb #10f7f5ff
 def model_label(model,              # the captioning model
                 model_name:str|None=None # the name to record (None: the model's `name_or_path`, else its class)
                )->str:
     "The model name a caption row records, part of its resume key."
     return model_name or getattr(model, 'name_or_path', '') or type(model).__name__
 
+# %% ../nbs/05_captioning.ipynb #531c6682
 def caption_images(model, processor,
                    images,                     # a folder, a list of paths, or a DataFrame (see `image_table`)
                    out_path,                   # JSONL output; rows already there are kept and skipped
@@ -216,6 +220,7 @@ def merge_caption_files(out_path,  # the final JSONL file
     for p in parts: Path(p).unlink(missing_ok=True)
     return pd.DataFrame(rows)
 
+# %% ../nbs/05_captioning.ipynb #b3af0261
 def caption_distributed(model_loader,           # a function returning (model, processor) for this process's device
                         images, out_path,
                         prompt:str='detailed',

@@ -31,6 +31,7 @@ def _family(model_id:str)->str:
         return AutoConfig.from_pretrained(resolve_model(model_id)).model_type
     except Exception: return 'unknown'
 
+# %% ../nbs/07b_checkpoints.ipynb #6ffdb7e7
 def _head_tensors(head:Head)->dict:
     if head.kind == 'mlp': return {k: v.detach().cpu().contiguous() for k, v in head.model.state_dict().items()}
     scaler, lr = head.model[0], head.model[-1]
@@ -104,9 +105,11 @@ class Checkpoint:
         return self.head.predict_proba(X)
     def __repr__(self): return f"Checkpoint({self.folder.name}: {self.meta['mode']} {self.meta['model_id']} on {self.meta['task']})"
 
+# %% ../nbs/07b_checkpoints.ipynb #1aeafcbd
 class CheckpointError(ValueError):
     "A checkpoint folder is incomplete, damaged, or disagrees with itself: the message names the file and what is wrong."
 
+# %% ../nbs/07b_checkpoints.ipynb #a1c46176
 def _read_meta(folder:Path)->dict:
     "`mllmsent.json`, checked to be a checkpoint description with the keys prediction needs."
     mj = folder/CHECKPOINT_JSON
@@ -126,6 +129,7 @@ def _check_labels(where, meta_labels, model_labels):
         raise CheckpointError(f"{where} lists labels {list(meta_labels)} but the model's outputs (or its task's labels) are "
                               f"{list(model_labels)}; predictions would be relabelled. Re-save the checkpoint with save_checkpoint")
 
+# %% ../nbs/07b_checkpoints.ipynb #972d2f64
 def _load_tensors(path:Path)->dict:
     "Safetensors weights, with an error naming a missing or damaged file."
     from safetensors.torch import load_file

@@ -21,6 +21,7 @@ __all__ = ['InputError', 'list_checkpoints', 'read_texts', 'predict_csv', 'main_
 class InputError(ValueError):
     "A problem with the user's input file or options (reported without a traceback, exit code 2)."
 
+# %% ../nbs/13_cli.ipynb #98e156dc
 def list_checkpoints(folder='checkpoints' # a folder searched recursively for checkpoint folders
                     )->pd.DataFrame:
     "One row per checkpoint under `folder`: path, mode, task, model id, family, labels."

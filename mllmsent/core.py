@@ -49,6 +49,7 @@ def label_code(task:Task, # the task whose label space is used
         if l == key: return i
     raise ValueError(f"Unknown label {name!r} for task {task.name!r}; expected one of {list(task.labels)}")
 
+# %% ../nbs/00_core.ipynb #0776914c
 def label_name(task:Task, # the task whose label space is used
                code       # an integer code (int, numpy int or integer-valued string)
               )->str:
@@ -108,6 +109,7 @@ def set_seed(seed:int=42 # the seed for python, numpy and torch (all devices)
     except ImportError: pass
     return seed
 
+# %% ../nbs/00_core.ipynb #0f6ae60c
 def pick_device(prefer:str|None=None # 'cuda', 'mps', 'cpu', or None for the best available
                )->str:
     "The device to run on: `prefer` if given and available, else CUDA, then Apple MPS, then CPU."
@@ -155,6 +157,7 @@ def _in_kernel()->bool:
     "True inside a Jupyter kernel (a notebook, nbdev-test, papermill)."
     return 'ipykernel' in sys.modules and getattr(sys.modules.get('IPython'), 'get_ipython', lambda: None)() is not None
 
+# %% ../nbs/00_core.ipynb #101fa4b7
 def progress_bar(iterable=None,   # what to iterate over (or None with `total`, updated by hand)
                  desc:str|None=None, # label shown before the bar
                  total:int|None=None, # number of steps (default len(iterable))
@@ -194,6 +197,7 @@ def atomic_write(path,          # the file to (over)write
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
 
+# %% ../nbs/00_core.ipynb #a19e55c5
 def sha256_file(path # a file
                )->str:
     "The sha256 hex digest of a file's bytes (recorded with every split and result)."
@@ -202,6 +206,7 @@ def sha256_file(path # a file
         for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
     return h.hexdigest()
 
+# %% ../nbs/00_core.ipynb #a90de4a9
 def write_json(obj,        # anything `json` can write (numpy scalars are converted)
                path        # the file
               )->Path:

@@ -56,6 +56,7 @@ def _load_fold(folder:Path, k:int, key:str):
     curve = pd.read_csv(folder/f'fold{k}_curve.csv') if (folder/f'fold{k}_curve.csv').exists() else pd.DataFrame()
     return saved['metrics'], pd.read_csv(folder/f'fold{k}.csv', dtype={'id': str}), curve
 
+# %% ../nbs/11a_crossval.ipynb #4eed7ff9
 def _save_fold(folder:Path, k:int, key:str, route:Route, row:dict, pred:pd.DataFrame, curve:pd.DataFrame):
     "Write fold `k`'s predictions and curve, then its metrics (the marker that the fold is complete), each atomically."
     with atomic_write(folder/f'fold{k}.csv') as f: pred.to_csv(f, index=False)

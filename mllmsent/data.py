@@ -23,6 +23,7 @@ __all__ = ['CAPTION_SOURCES', 'CAPTION_COLUMNS', 'MVSA_LABELS', 'DataError', 'ca
 class DataError(ValueError):
     "A data file is malformed: the message names the file, the row (or line) and the field."
 
+# %% ../nbs/01_data.ipynb #96b6756b
 def _read_text(path, encodings=('utf-8',)):
     "Decode a file trying `encodings` in order; return (text, encoding). Undecodable UTF-8 names the byte and line."
     path = Path(path)
@@ -35,6 +36,7 @@ def _read_text(path, encodings=('utf-8',)):
     raise DataError(f"{path}: not valid {'/'.join(encodings)} text: byte {err.start} (0-based offset; line {line}) is "
                     f"{raw[err.start:err.start+1]!r}; save the file as UTF-8") from None
 
+# %% ../nbs/01_data.ipynb #ff01d446
 def _read_csv(path, required=(), optional=()):
     "Read a CSV as strings (ids stay strings, nothing becomes NaN); check the `required` columns are there."
     text, _ = _read_text(path)
@@ -54,6 +56,7 @@ def _caption_folders(root:Path)->list:
     "Where caption CSVs are looked for: `<data>/perceptsent_captions/`, then `<data>` itself."
     return [d for d in (root/'perceptsent_captions', root) if d.is_dir()]
 
+# %% ../nbs/01_data.ipynb #f80d9d8b
 def caption_sources(problem:str,  # a PerceptSent problem: 'p3', 'p5', ...
                     alpha:int,    # annotator agreement 1..5
                     data=None     # the data folder; None uses `data_dir()`
@@ -96,6 +99,7 @@ def _first_bad(path, df, mask, field, why):
     val = df[field].iloc[i] if field in df.columns else None
     raise DataError(f"{path}: data row {i+1} (id {rid!r}), field {field!r} = {val!r}: {why}")
 
+# %% ../nbs/01_data.ipynb #3607d2ff
 def _check_labels(path, df, task, label_col='label', name_col='label_name'):
     "Turn label codes into ints and check them (and label names, when present) against the task."
     codes = pd.to_numeric(df[label_col].str.strip(), errors='coerce')
@@ -113,10 +117,12 @@ def _check_labels(path, df, task, label_col='label', name_col='label_name'):
             _first_bad(path, df, wrong, name_col, f"does not match label {codes.iloc[i]}, which is {task.labels[codes.iloc[i]]!r} in task {task.name!r}")
     return codes
 
+# %% ../nbs/01_data.ipynb #ad45f09b
 def _check_rows(path, df, columns):
     "A file with a header and no data rows is an error, not an empty table."
     if len(df) == 0: raise DataError(f"{path}: no data rows (only the header {list(df.columns)}); expected one row per item with columns {list(columns)}")
 
+# %% ../nbs/01_data.ipynb #20f45f6c
 def _check_ids_text(path, df, text_col='text'):
     "Ids must be non-empty, unique and without leading or trailing spaces; texts non-empty."
     empty = df['id'].str.strip() == ''
@@ -132,6 +138,7 @@ def _check_ids_text(path, df, text_col='text'):
     blank = df[text_col].str.strip() == ''
     if blank.any(): _first_bad(path, df, blank, text_col, 'empty text')
 
+# %% ../nbs/01_data.ipynb #0c91e7f1
 def _check_folds(path, df, fold_col='fold'):
     "Folds must be integers 1..k with every fold present."
     f = pd.to_numeric(df[fold_col].str.strip(), errors='coerce')
@@ -191,6 +198,7 @@ def _grade(vote, i):
     if re.fullmatch(r'[-+]?[0-2]', key): return int(key)
     raise DataError(f"vote {i+1} = {vote!r}: expected a P5 grade name {list(_P5)} or an integer -2..2")
 
+# %% ../nbs/01_data.ipynb #07ef38a1
 def perceptsent_labels(votes,        # the annotators' votes: P5 names or integers -2..2
                        problem:str,  # 'p5', 'p3', 'p2plus' or 'p2neg' (aliases such as 'P2+' work)
                        alpha:int=3   # how many votes must agree on the class
@@ -222,6 +230,7 @@ def _demo_sentence(grade, rng, noise):
     if rng.random() < noise: b = rng.choice(_CUES[int(rng.integers(-2, 3))])
     return str(rng.choice(_TEMPLATES)).format(a=a, b=b, n=rng.choice(_NOUNS))
 
+# %% ../nbs/01_data.ipynb #05efd590
 def demo_captions(problem:str='p3', # 'p3', 'p5', 'p2plus' or 'p2neg'
                   n:int=200,        # number of rows
                   seed:int=0,       # random seed; the same seed gives the same rows
@@ -271,6 +280,7 @@ def _problem_in(path:Path)->str|None:
         if m := _PROBLEM_IN_NAME.search(name): return m.group(1).lower()
     return None
 
+# %% ../nbs/01_data.ipynb #312658a0
 def load_caption_logs(folder,            # a folder of MLLMsent's per-fold logs `test_logs_0{k}.csv` (or its parent with `logs/`)
                       problem:str|None=None # task name; None reads it from the folder's name (`...-p3-alpha5/logs`)
                      )->pd.DataFrame:
@@ -326,6 +336,7 @@ def mvsa_label(text_label:str, image_label:str)->str|None:
     if 'neutral' in (text_label, image_label): return image_label if text_label == 'neutral' else text_label
     return None
 
+# %% ../nbs/01_data.ipynb #e19a611f
 def _majority(labels):
     "The label at least 2 of 3 annotators gave, else None."
     (top, n), = Counter(labels).most_common(1)
@@ -350,6 +361,7 @@ def _mvsa_pairs(path, variant):
             pairs.append(tuple(p))
         yield no, id_.strip(), pairs
 
+# %% ../nbs/01_data.ipynb #d312477b
 def _read_post_text(path):
     "A tweet's text and the encoding that decoded it (utf-8, else cp1252, else latin-1)."
     raw = path.read_bytes()
@@ -441,6 +453,7 @@ def _norm_label(s:str, emotion:str|None=None)->str:
     for pat in (r'\s+can be inferred$', r'\s+(?:mental|emotional) state$', r'\s+amount of e$', r'\s+e$'): s = re.sub(pat, '', s)
     return s
 
+# %% ../nbs/01_data.ipynb #9f7919d1
 def _stated_codes(head:str)->dict:
     "{code: short label} of the `<code>: <label>` items in an instruction ({} when it has none)."
     items = list(_CODE_ITEM.finditer(head))
@@ -454,6 +467,7 @@ def _stated_codes(head:str)->dict:
     if len(set(out.values())) < len(out): raise ValueError(f"two codes name the same label: {out}")
     return out
 
+# %% ../nbs/01_data.ipynb #f00c5be2
 def _stated_emotions(head:str)->tuple|None:
     "(labels, option) from a list of emotions in parentheses and a quoted option such as 'neutral or no emotion', or None."
     m = _EMOTION_LIST.search(head)
@@ -470,6 +484,7 @@ def _known_ordinal(codes:dict):
         if all(dict(zip(t.values, t.labels)).get(c) == l for c, l in codes.items()): return t
     return None
 
+# %% ../nbs/01_data.ipynb #37edf230
 @functools.lru_cache(maxsize=1024)
 def _space_task(head:str, field:str, has_emotion:bool)->Task:
     "The task of an instruction: the label set or score range it states, as a known EmoLLMs task or one made from it."
@@ -497,6 +512,7 @@ def _space_task(head:str, field:str, has_emotion:bool)->Task:
     raise ValueError("it states no label set or score range: expected '<code>: <label>' items, a range such as 'between 0 and 1' "
                      "or 'on a scale of 1 to 5', or a list of emotions in parentheses")
 
+# %% ../nbs/01_data.ipynb #002c74ad
 def instruction_task(instruction:str # a whole EmoLLMs instruction (task, text, closing field)
                     )->Task:
     "The task an instruction asks for, from the label set or score range it states."
@@ -540,6 +556,7 @@ def _string_field(path, where, record, field, hint='', optional=False):
     if isinstance(v, str): return v
     raise DataError(f"{path}: {where}: field {field!r} is {json.dumps(v)[:80]} ({type(v).__name__}); expected a string{hint}")
 
+# %% ../nbs/01_data.ipynb #2ff30428
 def _record_id(path, where, record, n):
     "A record's id (its `id` field as written, else `<file stem>-<n>`), checked for spaces."
     if 'id' not in record: return f'{path.stem}-{n}'
@@ -549,6 +566,7 @@ def _record_id(path, where, record, n):
     if str(rid) != str(rid).strip(): raise DataError(f"{path}: {where}: field 'id' = {rid!r} has leading or trailing spaces; write it as {str(rid).strip()!r}")
     return str(rid)
 
+# %% ../nbs/01_data.ipynb #d3e47ccc
 def _json_record(path, where, r, n):
     "(id, instruction, answer) of one JSON record, every field checked."
     if isinstance(r, dict) and 'conversations' in r:
@@ -568,6 +586,7 @@ def _json_record(path, where, r, n):
         raise DataError(f"{path}: {where}: expected {{'instruction','input','output'}} or {{'id','conversations':[human, assistant]}}, got {got}")
     return _record_id(path, where, r, n), ins, ans
 
+# %% ../nbs/01_data.ipynb #af377f13
 def _instruction_records(path):
     "Yield (where, id, instruction, answer) from an EmoLLMs CSV or JSON(-lines) file."
     if path.suffix.lower() == '.csv':
@@ -614,6 +633,7 @@ def load_instructions(path,               # an EmoLLMs file: CSV Instruction,Ans
     df.attrs.update(tasks=tasks, path=str(path))
     return df
 
+# %% ../nbs/01_data.ipynb #e1ad2600
 def instruction_tasks(df:pd.DataFrame # a `load_instructions` table (or rows of it)
                      )->dict:
     "task name -> `Task` for the tasks of `df`: those its instructions stated (`attrs['tasks']`), else the registry's."

@@ -110,6 +110,7 @@ def _codes(values):
     "Label values as comparable strings: integers in one spelling, other text stripped."
     return [str(int(float(v))) if _INTEGER.fullmatch(v := str(x).strip()) else v for x in values]
 
+# %% ../nbs/12a_data_builder.ipynb #2e196c65
 def reported_folds(mllmsent # a clone of MLLMsent-framework
                   )->pd.DataFrame:
     "Per-fold n, accuracy and weighted F1 of every experiment with predictions: DataFrame[group, experiment, fold, n, accuracy, f1_weighted]."
@@ -139,6 +140,7 @@ def _split_file(clone, name, split, commit):
     raise FileNotFoundError(f"{p}: not found, nor in the git history of {clone} ({why}). EmoLLMs deleted its evaluation CSVs after "
                             f"commit {commit}: clone its full history (no --depth), or pass --emollms-split DIR holding {list(EMOLLMS_SPLIT_ROWS)}")
 
+# %% ../nbs/12a_data_builder.ipynb #7c1b4e26
 def emollms_files(emollms,                      # a clone of EmoLLMs
                   split=None,                   # a folder holding the four evaluation CSVs (else the clone's history)
                   commit:str=EMOLLMS_SPLIT_COMMIT # the commit that still has data/data-split/
@@ -214,11 +216,13 @@ def _git_commit(path):
     except FileNotFoundError: return None
     return r.stdout.strip() if r.returncode == 0 and (Path(path)/'.git').exists() else None
 
+# %% ../nbs/12a_data_builder.ipynb #e4f2d475
 def _write_csv(path, header, rows):
     "A CSV as Python's csv module writes it (CRLF rows, minimal quoting), the format of the shipped files."
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, 'w', encoding='utf-8', newline='') as f: w = csv.writer(f); w.writerow(header); w.writerows(rows)
 
+# %% ../nbs/12a_data_builder.ipynb #72f7d462
 def _check_out(out):
     "Refuse an `out` that holds anything not written by mllmsent-data."
     if not out.exists(): return
@@ -228,6 +232,7 @@ def _check_out(out):
     if not out.is_dir() or (any(out.iterdir()) and not ours):
         raise FileExistsError(f"{out}: exists and was not written by mllmsent-data (no manifest.json of ours); give --out a new or empty folder")
 
+# %% ../nbs/12a_data_builder.ipynb #f694baa1
 def _swap_in(tmp, out):
     "Put the finished folder `tmp` where `out` is."
     if not out.exists(): tmp.rename(out); return

@@ -70,12 +70,14 @@ def prepare(self:DirectSentiment, rows):
     if self.model is None: self.model, self.processor = vision_model_or_tiny(s['model_id'], s['bits'], s['seed'])
     return self
 
+# %% ../nbs/09a_direct_sentiment.ipynb #3fe6c372
 @patch
 def fit(self:DirectSentiment, train, val, monitor=None):
     "Zero-shot: nothing to learn from `train` or to choose on `val`."
     self.chosen, self.curve = {}, []
     return self.prepare(train)
 
+# %% ../nbs/09a_direct_sentiment.ipynb #e51ef150
 @patch
 def predict_proba(self:DirectSentiment, rows)->np.ndarray:
     "Label probabilities [len(rows), n_labels]: scored, or 1 on the parsed answer (uniform where it names no label)."

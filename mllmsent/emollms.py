@@ -44,6 +44,7 @@ def emollms_path(name:str,      # a key of `EMOLLMS_FILES` ('sst5', 'aaid_train'
                                 "or a path to any CSV Instruction,Answer or JSON lines instruction,input,output file")
     return p
 
+# %% ../nbs/08b_emollms.ipynb #76bbc6e9
 def load_emollms_file(name:str,              # as in `emollms_path`
                       data=None,             # the data folder
                       max_rows:int|None=None,# keep a random sample of this many rows (None: all)
@@ -89,6 +90,7 @@ def within_file_split(rows:pd.DataFrame,       # rows of one task (`task_rows`)
         warnings.filterwarnings('ignore', message='.*splitting without stratification')   # a class rarer than the folds: plain k-fold
         return nested_folds(rows, k=folds, val_fraction=val_fraction, seed=seed, label_col='label' if classes else None)
 
+# %% ../nbs/08b_emollms.ipynb #0d4bea43
 def file_split(train_ids, # ids trained on (e.g. AAID train.json)
                val_ids,   # ids chosen on (e.g. dev.json)
                test_ids   # ids tested on (e.g. test.json)
@@ -128,6 +130,7 @@ def prepare(self:FeatureBaseline, rows):
     self._features = pd.Series(list(X), index=rows['id'].astype(str).tolist())
     return self
 
+# %% ../nbs/08b_emollms.ipynb #00530371
 @patch
 def _X(self:FeatureBaseline, rows):
     "The features of `rows` (encoding the ones `prepare` did not see)."
@@ -146,6 +149,7 @@ def _fit_ridge(X, y, alpha, task, seed):
     m = Ridge(alpha=alpha).fit(X, np.asarray(y, float))
     return lambda Z: np.clip(m.predict(Z), *task.value_range)
 
+# %% ../nbs/08b_emollms.ipynb #7e9c906c
 def _fit_classes(X, y, C, task, seed):
     "A function rows' features -> probabilities over all the task's labels (a label absent from training gets 0)."
     from sklearn.linear_model import LogisticRegression
@@ -156,6 +160,7 @@ def _fit_classes(X, y, C, task, seed):
         P = np.zeros((len(Z), task.n_labels)); P[:, m.classes_] = m.predict_proba(Z); return P
     return proba
 
+# %% ../nbs/08b_emollms.ipynb #cd1f8bae
 def _fit_label_sets(X, y, C, task, seed):
     "A function rows' features -> a probability per label (one logistic regression per label; constant labels stay constant)."
     from sklearn.linear_model import LogisticRegression
@@ -164,6 +169,7 @@ def _fit_label_sets(X, y, C, task, seed):
               for j in range(Y.shape[1])]
     return lambda Z: np.column_stack([np.full(len(Z), m) if isinstance(m, float) else m.predict_proba(Z)[:, 1] for m in models])
 
+# %% ../nbs/08b_emollms.ipynb #a0c518c8
 def _label_sets(P, labels, allow_empty):
     "Label sets from per-label probabilities: those >= 0.5, else the most likely one unless empty sets are allowed."
     out = []
@@ -215,12 +221,14 @@ def fit(self:FeatureBaseline, train, val, monitor=None):
     self.chosen = {name: v, **shown}
     return self
 
+# %% ../nbs/08b_emollms.ipynb #a67bac18
 @patch
 def predict_proba(self:FeatureBaseline, rows):
     "Class probabilities [n, n_labels] (classes), or per-label probabilities (emotion sets)."
     if self.task.kind == 'regression': raise ValueError(f"task {self.task.name!r} is a regression: use predict")
     return self._predict(self._X(rows))
 
+# %% ../nbs/08b_emollms.ipynb #1d8a8a41
 @patch
 def predict(self:FeatureBaseline, rows):
     "Class codes (classes), scores clipped to the task's range (regression), or label tuples (emotion sets)."
@@ -238,6 +246,7 @@ class EmoLLMsRun(NamedTuple):
     rows: pd.DataFrame
     split: pd.DataFrame
 
+# %% ../nbs/08b_emollms.ipynb #d90b6f8e
 def emollms_runs(tables:dict,               # evaluation file name -> `load_instructions` rows
                  aaid:dict|None=None,       # {'train', 'dev', 'test'} -> AAID rows, or None
                  folds:int=5,               # folds within a file
@@ -283,12 +292,14 @@ def _one_task(df, task):
     if len(tasks) != 1: raise ValueError(f"llm_predictions needs rows of one task, got {list(tasks)}")
     return next(iter(tasks.values()))
 
+# %% ../nbs/08b_emollms.ipynb #b277396f
 def _candidates(task, templates, emotions, prompts, labels):
     "Per prompt, the answer text of each label (with the row's emotion), spaced after the prompt."
     codes = dict(zip(task.labels, task.values)) if task.values is not None else {}
     text = lambda l: templates.get(l) or (f'{codes[l]}: {l}' if l in codes else l)
     return [[(' ' if p and not p[-1].isspace() else '') + text(l).replace('{E}', str(e)) for l in labels] for p, e in zip(prompts, emotions)]
 
+# %% ../nbs/08b_emollms.ipynb #ca1e1086
 def _aliases(task):
     "Codes as other names of their labels (an answer '-1' means the label of code -1)."
     return {str(v): l for l, v in zip(task.labels, task.values)} if task.values is not None and task.kind == 'ordinal' else None
@@ -342,12 +353,14 @@ class LLMAnswers(Route):
                          batch_size=batch_size, max_new_tokens=max_new_tokens, chat=chat)
         self.lm, self.tok, self.unparsed = model, tokenizer, 0
 
+# %% ../nbs/08b_emollms.ipynb #a19be497
 @patch
 def fit(self:LLMAnswers, train, val, monitor=None):
     "Nothing is trained: the training rows' answers give each label's answer text."
     self.templates, self.chosen = answer_templates(train) if len(train) else {}, {}
     return self
 
+# %% ../nbs/08b_emollms.ipynb #ff849360
 @patch
 def predict_proba(self:LLMAnswers, rows):
     "Class probabilities from label scoring: each label's answer text scored after the instruction."
@@ -356,6 +369,7 @@ def predict_proba(self:LLMAnswers, rows):
     cands = _candidates(t, getattr(self, 'templates', {}), rows['emotion'], prompts, list(t.labels))
     return score_candidates(self.lm, self.tok, prompts, cands, batch_size=s['batch_size'])
 
+# %% ../nbs/08b_emollms.ipynb #e51d9eab
 @patch
 def predict(self:LLMAnswers, rows):
     "Class codes (scored), or scores / label sets (generated and parsed; `self.unparsed` counts the fallbacks)."

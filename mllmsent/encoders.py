@@ -62,6 +62,7 @@ def _pool(hidden, mask, pooling):
 
 CPU_BATCH_TOKENS = 2048   # padded tokens per batch on a CPU (see `length_batches`)
 
+# %% ../nbs/04c_encoders.ipynb #c4b42966
 def length_batches(lengths,               # token count of each text
                    batch_size:int,        # most texts per batch
                    max_tokens:int|None=None # most padded tokens per batch (batch rows x its longest text); None: no cap
@@ -77,6 +78,7 @@ def length_batches(lengths,               # token count of each text
         batches.append(order[s:s+n]); s += n
     return batches
 
+# %% ../nbs/04c_encoders.ipynb #32ee485b
 def _encode(texts, path, pooling, batch_size, max_len, device, progress):
     "Encode `texts` without a cache: length-sorted batches, inference mode, original order restored."
     import torch
@@ -102,13 +104,16 @@ def default_cache_dir()->Path:
     "`$MLLMSENT_CACHE/features`, else `~/.cache/mllmsent/features`."
     return cache_root()/'features'
 
+# %% ../nbs/04c_encoders.ipynb #d2818371
 def _text_keys(texts):
     return np.array([hashlib.sha256(t.encode('utf-8')).hexdigest() for t in texts], dtype='S64')
 
+# %% ../nbs/04c_encoders.ipynb #d5d60c9b
 def _model_slug(model, path):
     name = str(model) if model_entry(model) is not None else str(path)
     return re.sub(r'[^A-Za-z0-9._-]+', '_', name).strip('_')[-80:]
 
+# %% ../nbs/04c_encoders.ipynb #c92d8910
 def _save_npy(arr, path):
     with atomic_write(path, 'wb') as f: np.save(f, arr)
 

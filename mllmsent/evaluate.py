@@ -32,6 +32,7 @@ def _same_length(**arrays):
     if not next(iter(lens.values())): raise ValueError(f"No rows to evaluate ({', '.join(lens)} are empty)")
     return [list(v) for v in arrays.values()]
 
+# %% ../nbs/11_evaluate.ipynb #c4114cb1
 def _label_space(labels, y_true, y_pred):
     "Label values in order and their display names, from a list, a `Task`/task name, or None (the labels seen)."
     if isinstance(labels, (Task, str)):
@@ -77,6 +78,7 @@ def _as_label_set(s):
     if isinstance(s, str): return [t.strip() for t in s.split(',') if t.strip()]
     return list(s)
 
+# %% ../nbs/11_evaluate.ipynb #5dcfbc3c
 def multilabel_metrics(true_sets,  # per row: a list/set of labels (or a comma-separated string)
                        pred_sets,  # predicted label sets, same rows
                        labels      # the task's labels (a list, a `Task` or task name)

@@ -32,6 +32,7 @@ __all__ = ['GRID_KEYS', 'ExperimentError', 'run_experiment', 'load_grid', 'run_n
 class ExperimentError(RuntimeError):
     "An experiment notebook failed, or finished without writing its results."
 
+# %% ../nbs/12_experiments.ipynb #9caeaca9
 def _finished(results:Path, spec)->dict|None:
     "The results of a finished run with the same spec (all fields but `output_dir`), None if there is none; a clash is an error."
     if not results.exists(): return None
@@ -41,6 +42,7 @@ def _finished(results:Path, spec)->dict|None:
                                     f"use another run folder or overwrite=True")
     return done
 
+# %% ../nbs/12_experiments.ipynb #f814ccee
 def _papermill_params(notebook:Path, spec)->dict:
     "What papermill injects: the checked spec as one `spec` dict, or its fields one by one for a notebook without `spec`."
     import papermill as pm
@@ -105,6 +107,7 @@ def load_grid(grid # a mapping {'grid': {...}, 'fixed': {...}} or a YAML file ho
     if both: raise ValueError(f"{where}: key(s) {both} are both varied in 'grid' and held in 'fixed'")
     return dict(g), dict(fixed)
 
+# %% ../nbs/12_experiments.ipynb #6110d885
 def run_name(params:dict # the varied parameters, in order
             )->str:
     "A folder name from parameter values, e.g. 'source=deepseek__problem=p3__alpha=3'."
@@ -156,6 +159,7 @@ def _yaml_value(s):
         except ValueError: return v
     return v
 
+# %% ../nbs/12_experiments.ipynb #d2de7a9e
 @call_parse
 def main_run(notebook:str,           # the experiment notebook (with a cell tagged "parameters")
              out:str=None,           # run folder (with --grid: the folder of run folders)

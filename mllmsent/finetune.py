@@ -36,6 +36,7 @@ class CaptionDataset(torch.utils.data.Dataset):
         if self.labels is not None: item['labels'] = self.labels[i]
         return item
 
+# %% ../nbs/07a_finetune.ipynb #d603cdce
 def _input_names(model, tokenizer):
     "Tokenizer outputs the model's forward accepts (DistilBERT and BART take no token_type_ids)."
     accepted = set(inspect.signature(model.forward).parameters)
@@ -57,6 +58,7 @@ class WeightedTrainer(Trainer):
         loss = torch.nn.functional.cross_entropy(out.logits.float(), labels, weight=self.class_weights.to(out.logits.device))
         return (loss, out) if return_outputs else loss
 
+# %% ../nbs/07a_finetune.ipynb #704885bf
 def balanced_weights(labels, n_classes:int)->np.ndarray:
     "n / (K * count) per class (sklearn's 'balanced'); classes absent from `labels` get weight 1."
     cnt = np.bincount(np.asarray(labels, int), minlength=n_classes).astype(float)
@@ -80,6 +82,7 @@ def _accuracy(eval_pred):
     logits = logits[0] if isinstance(logits, tuple) else logits
     return {'accuracy': float((np.asarray(logits).argmax(-1) == np.asarray(labels)).mean())}
 
+# %% ../nbs/07a_finetune.ipynb #64ce72d1
 def load_classifier(model:str, task, device:str|None=None):
     "(model, tokenizer) for sequence classification over `task`'s labels; a new head if the labels differ."
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -198,6 +201,7 @@ def fit(self:FineTune, train, val, monitor=None):
     self.curve = s['curve']
     return self
 
+# %% ../nbs/07a_finetune.ipynb #fc7988f7
 @patch
 def predict_proba(self:FineTune, rows):
     kw = self.settings

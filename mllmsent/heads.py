@@ -65,6 +65,7 @@ def _fit_logreg(X, y, Xv, yv, n_classes, C_grid, class_weight, seed, Xm=None, ym
         if best is None or s > best[0]: best = (s, C, m)
     return Head('logreg', n_classes, best[2], {'C': best[1], 'val_accuracy': best[0], 'val_scores': scores, 'curve': curve})
 
+# %% ../nbs/07_heads.ipynb #7b69cc43
 def _fit_mlp(X, y, Xv, yv, n_classes, hidden, epochs, lr, batch_size, patience, class_weight, seed, Xm=None, ym=None):
     import torch
     from torch import nn
@@ -154,6 +155,7 @@ def prepare(self:FrozenHead, rows):
     self.encode_seconds = round(time.time() - t0, 2)
     return self
 
+# %% ../nbs/07_heads.ipynb #b0040d70
 @patch
 def _X(self:FrozenHead, rows):
     "The cached features of `rows` (encoded now if `prepare` did not see them)."
@@ -173,5 +175,6 @@ def fit(self:FrozenHead, train, val, monitor=None):
     self.curve = self.head.info.get('curve', [])
     return self
 
+# %% ../nbs/07_heads.ipynb #3a5469c9
 @patch
 def predict_proba(self:FrozenHead, rows): return self.head.predict_proba(self._X(rows))

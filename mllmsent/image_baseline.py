@@ -32,6 +32,7 @@ def tiny_image_classifier(num_labels:int=3, # number of classes
     torch.manual_seed(seed)
     return SwinForImageClassification(cfg), ViTImageProcessorPil(size={'height': image_size, 'width': image_size})
 
+# %% ../nbs/10b_image_baseline.ipynb #1b0dae98
 def load_image_classifier(name_or_path:str, # hub id (e.g. 'microsoft/swin-tiny-patch4-window7-224') or folder
                           labels,            # label names in code order (or a task name): a new head of this size
                           **kwargs):
@@ -58,6 +59,7 @@ def label_codes(df:pd.DataFrame, # rows with a `label` column: integer codes or 
         out.append(c)
     return np.array(out, dtype=int)
 
+# %% ../nbs/10b_image_baseline.ipynb #beb915fa
 class ImageCollator:
     "Loads the images of a batch of rows (`image_path`, `label`) and turns them into pixel values and labels."
     def __init__(self, image_processor): self.image_processor = image_processor
@@ -66,6 +68,7 @@ class ImageCollator:
         if 'label' in rows[0]: batch['labels'] = torch.tensor([int(r['label']) for r in rows])
         return batch
 
+# %% ../nbs/10b_image_baseline.ipynb #b7f03698
 def train_image_classifier(model, image_processor,
                            train:pd.DataFrame,      # rows with image_path and label (codes, or names with `labels`)
                            output_dir,              # Trainer's folder
@@ -92,6 +95,7 @@ def train_image_classifier(model, image_processor,
     trainer.train()
     return model.eval()
 
+# %% ../nbs/10b_image_baseline.ipynb #9b4f04da
 @torch.no_grad()
 def predict_images(model, image_processor,
                    images,               # image paths, or a DataFrame with image_path
@@ -135,6 +139,7 @@ class EpochScores(TrainerCallback):
             model.train()
         self.points.append(point)
 
+# %% ../nbs/10b_image_baseline.ipynb #d9a658f6
 @patch
 def fit(self:ImageClassifier, train, val, monitor=None):
     "Train a fresh classifier on `train`; evaluate on `val` after each epoch and keep the best epoch's weights."
@@ -152,6 +157,7 @@ def fit(self:ImageClassifier, train, val, monitor=None):
     self.curve = scores.points
     return self
 
+# %% ../nbs/10b_image_baseline.ipynb #6330c36c
 @patch
 def predict_proba(self:ImageClassifier, rows)->np.ndarray:
     return predict_images(self.model, self.image_processor, rows, batch_size=2 * self.settings['batch_size'])

@@ -46,6 +46,7 @@ def llavac_instruction(text:str,             # the tweet text (hashtags and link
                        "Provide a short answer with 1 label for the Multimodal label.")
     raise ValueError(f"targets={targets!r}: use 'all' (Text, Image, Multimodal labels) or 'multimodal' (the ablation)")
 
+# %% ../nbs/09_llavac.ipynb #30a428b8
 def llavac_answer(text_label, image_label, multimodal_label, # label names or MVSA codes (0 negative, 1 neutral, 2 positive)
                   targets:str='all')->str:
     "The training answer: 'text, image, multimodal' label names, or the multimodal label alone."
@@ -60,6 +61,7 @@ def _name(v, where):
 
 TARGET_COLUMNS = {'text': 'text_label', 'image': 'image_label', 'multimodal': 'label'}   # target -> column of its gold label
 
+# %% ../nbs/09_llavac.ipynb #7944ef7f
 def llavac_examples(df:pd.DataFrame,    # rows with id, text, image_path (or image), text_label, image_label, label
                     targets:str='all',  # 'all' or 'multimodal' (ablation)
                     labelled:bool=True  # False: prompts only (no gold labels read, no answer)
@@ -81,6 +83,7 @@ def llavac_examples(df:pd.DataFrame,    # rows with id, text, image_path (or ima
 # %% ../nbs/09_llavac.ipynb #411809f7
 def _load_image(image): return to_rgb(image) if isinstance(image, Image.Image) else load_image(image)
 
+# %% ../nbs/09_llavac.ipynb #9be837ed
 class LLaVACCollator:
     "Batches examples for a LLaVA processor: left-padded prompt + answer, labels -100 everywhere but the answer."
     def __init__(self, processor,       # a LLaVA-style processor (tokenizer + image processor)
@@ -162,10 +165,12 @@ TRIPLES = [', '.join(t) for t in itertools.product(LABELS, repeat=3)]   # the 27
 def _chunks(xs, n):
     for s in range(0, len(xs), n): yield xs[s:s + n]
 
+# %% ../nbs/09_llavac.ipynb #af206285
 def _one_hot(names):
     "Rows of label probabilities from label names: 1 on the label, uniform where the answer was unreadable (None)."
     return np.array([np.eye(len(LABELS))[LABELS.index(n)] if n in LABELS else np.full(len(LABELS), 1 / len(LABELS)) for n in names])
 
+# %% ../nbs/09_llavac.ipynb #50b8c22f
 def llavac_proba(model, processor,
                  examples:list,          # from `llavac_examples` (gold labels are not looked at)
                  method:str='triples',   # 'triples': score the 27 answers; 'positions': label by label; 'generate': generate + parse
@@ -233,6 +238,7 @@ def check_mvsa_ids(folder # an MVSA-Single or MVSA-Multiple folder (labelResultA
             raise DataError(f"{path}: line {no}: id {id_!r} is not a plain file name (letters, digits, '_', '-', '.', not starting "
                             f"with '.'); each id names the files data/<id>.jpg and data/<id>.txt (MVSA's ids are numbers)")
 
+# %% ../nbs/09_llavac.ipynb #7830930f
 def mvsa_posts(folder,                  # the MVSA-Single or MVSA-Multiple folder
                variant:str='single',    # 'single' (one annotator) or 'multiple' (three: majority labels)
                on_missing:str='error'   # a missing .txt/.jpg: 'error', 'record' or 'drop' (see `load_mvsa`)
@@ -324,6 +330,7 @@ def fit(self:LLaVACFineTune, train, val, monitor=None):
     self.chosen, self.curve = {'n_val_unused': len(val)}, []
     return self
 
+# %% ../nbs/09_llavac.ipynb #ec04e4b8
 @patch
 def predict_proba(self:LLaVACFineTune, rows)->dict:
     "{target: array [len(rows), 3]} for the targets of `self.targets` (see `llavac_proba`)."
@@ -333,6 +340,7 @@ def predict_proba(self:LLaVACFineTune, rows)->dict:
     if s['predict'] == 'generate': self.chosen['n_unreadable'] = sum(any(v is None for v in parse_llavac(a, s['targets']).values()) for a in answers)
     return probs
 
+# %% ../nbs/09_llavac.ipynb #dcf333a5
 @patch
 def predict(self:LLaVACFineTune, rows)->dict:
     "{target: predicted label codes}."

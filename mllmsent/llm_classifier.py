@@ -38,6 +38,7 @@ def load_llm_classifier(name_or_path,              # hub id or folder of a causa
     model.config.pad_token_id = tok.pad_token_id   # the head reads the last non-pad token
     return model, tok
 
+# %% ../nbs/08a_llm_classifier.ipynb #4df75cef
 def classification_dataset(tokenizer,    # the model's tokenizer
                            texts,         # input texts (captions)
                            labels=None,   # integer class codes (None for prediction)
@@ -86,6 +87,7 @@ def predict_proba(self:LLMHead, rows):
     return predict_classes(self.lm, self.tok, rows['text'], batch_size=self.score_batch_size, max_len=self.settings['max_len'],
                            progress=self.progress)
 
+# %% ../nbs/08a_llm_classifier.ipynb #97eea938
 @patch
 def fit(self:LLMHead, train, val, monitor=None):
     "Train fresh adapters and head on `train` (at most `max_train` rows), choosing the stopping point on `val`."

@@ -62,6 +62,7 @@ def model_entry(name # a short name, or MLLMsent's spelling of one ('modernbert'
     if key in MODELS: return MODELS[key]
     return next((e for e in MODELS.values() if e.mllmsent and e.mllmsent in (key, MLLMSENT_MODEL_NAMES.get(key, key))), None)
 
+# %% ../nbs/04_models.ipynb #7a03c731
 def mllmsent_name(name # a short name, MLLMsent spelling, hub id or folder
                  )->str:
     "The model part of MLLMsent's experiment names for `name` ('modern-bert' -> 'modernbert'), else `name` itself."
@@ -77,6 +78,7 @@ def _offline_folder(entry:ModelEntry)->str|None:
     try: return str(getattr(m, fn)())
     except (ImportError, FileNotFoundError): return None
 
+# %% ../nbs/04_models.ipynb #dcede863
 def resolve_model(name # a registry name, a hub id or a local folder
                  )->str:
     "The hub id or local folder that `from_pretrained` should load for `name`."
@@ -115,6 +117,7 @@ def load_tokenizer(name_or_path,            # hub id or local folder
     tok.padding_side = padding_side
     return tok
 
+# %% ../nbs/04_models.ipynb #08d77eda
 def load_causal_lm(name_or_path,            # hub id or local folder
                    quantization:str|None=None, # None, '4bit' (QLoRA's NF4) or '8bit'
                    dtype=None,              # torch dtype of unquantized weights (None: the checkpoint's / float32 on CPU)
@@ -162,6 +165,7 @@ LORA_TARGETS = {
     'llava':   language_lora_targets(),  # a plain name list would also hit the vision tower's q/k/v
 }
 
+# %% ../nbs/04_models.ipynb #93197fc9
 def lora_config(model_or_type,            # a model, a config, or a model_type string such as 'llama'
                 r:int=16,                 # LoRA rank
                 alpha:int=32,             # LoRA alpha (scale = alpha / r)
@@ -241,6 +245,7 @@ def tiny_causal_lm(arch:str='llama',     # 'llama' or 'opt'
     model.generation_config.pad_token_id = cfg.pad_token_id
     return model.eval()
 
+# %% ../nbs/04_models.ipynb #fc919dee
 def save_tiny(model, tokenizer, folder # where to write config, safetensors weights and tokenizer files
              )->Path:
     "Save a tiny model and its tokenizer so that `load_causal_lm(folder)` and `load_tokenizer(folder)` read them back."

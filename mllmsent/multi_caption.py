@@ -42,6 +42,7 @@ def shared_caption_rows(sets:dict,               # source name -> caption table 
     out.attrs.update(sources=list(sets), folds_from=folds_from, dropped={s: len(f) - len(ids) for s, f in frames.items()})
     return out
 
+# %% ../nbs/07c_multi_caption.ipynb #4b28e094
 @delegates(load_caption_set, but=['source'])
 def load_shared_captions(sources:list,            # caption sources, e.g. ['minigpt4', 'deepseek', 'gpt4o-mini']
                          problem:str,             # 'p3' or 'p5'
@@ -50,6 +51,7 @@ def load_shared_captions(sources:list,            # caption sources, e.g. ['mini
     "`shared_caption_rows` of MLLMsent's caption files of `sources` for one problem and agreement level."
     return shared_caption_rows({s: load_caption_set(s, problem, **kwargs) for s in sources}, folds_from)
 
+# %% ../nbs/07c_multi_caption.ipynb #c30535c2
 def source_rows(rows:pd.DataFrame, # shared rows (`shared_caption_rows`)
                 source:str         # one of their sources
                )->pd.DataFrame:
@@ -80,6 +82,7 @@ def _X(self:MultiCaption, rows, source:str):
     "One source's features of `rows`."
     return self.encoders[source]._X(source_rows(rows, source))
 
+# %% ../nbs/07c_multi_caption.ipynb #49844b77
 @patch
 def prepare(self:MultiCaption, rows):
     "Encode every source's captions of every row once (cached on disk)."
@@ -112,6 +115,7 @@ def fit(self:MultiCaption, train, val, monitor=None):
                    **{f'{src}_val_accuracy': enc.chosen['val_accuracy'] for src, enc in self.encoders.items()}}
     return self
 
+# %% ../nbs/07c_multi_caption.ipynb #6b01febc
 @patch
 def predict_proba(self:MultiCaption, rows):
     if self.combined == 'concat': return self.concat.predict_proba(np.hstack([self._X(rows, src) for src in self.encoders]))

@@ -35,6 +35,7 @@ def hypotheses(task, template:str=TEMPLATE)->list:
     if '{}' not in template: raise ValueError(f"the hypothesis template {template!r} has no '{{}}' for the label")
     return [template.format(l) for l in get_task(task).labels]
 
+# %% ../nbs/10a_zero_shot_nli.ipynb #7e058210
 def load_nli(model:str='bart', device:str|None=None):
     "(model, tokenizer) of an NLI checkpoint: a registry name, hub id or folder."
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -87,11 +88,13 @@ class ZeroShotNLI(Route):
         super().__init__(task, model=model, template=template, max_len=max_len)
         self.batch_size, self.device, self.nli = batch_size, device, None
 
+# %% ../nbs/10a_zero_shot_nli.ipynb #18a8e951
 @patch
 def fit(self:ZeroShotNLI, train, val, monitor=None):
     if self.nli is None: self.nli = load_nli(self.settings['model'], self.device)
     return self
 
+# %% ../nbs/10a_zero_shot_nli.ipynb #89eb6f62
 @patch
 def predict_proba(self:ZeroShotNLI, rows):
     m, tok = self.nli

@@ -22,6 +22,7 @@ def _tokenizer_of(tok_or_proc):
     "The text tokenizer inside a processor, or the tokenizer itself."
     return getattr(tok_or_proc, 'tokenizer', tok_or_proc)
 
+# %% ../nbs/03_prompts.ipynb #92904ff6
 def has_chat_template(tok_or_proc # a tokenizer or a processor
                      )->bool:
     "True when the tokenizer or processor carries a chat template."
@@ -58,6 +59,7 @@ def label_list_text(labels # label names
     labels = list(labels)
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
 
+# %% ../nbs/03_prompts.ipynb #376b5cb0
 def caption_prompt(caption:str,            # the caption an MLLM wrote for an image
                    labels,                 # label names (or a task name such as 'p3')
                    examples=(),            # few-shot examples: (caption, label name) pairs
@@ -70,6 +72,7 @@ def caption_prompt(caption:str,            # the caption an MLLM wrote for an im
     shots = "".join(f"Caption: {c.strip()}\n{marker} {l}\n\n" for c, l in examples)
     return head + shots + f"Caption: {caption.strip()}\n{marker}"
 
+# %% ../nbs/03_prompts.ipynb #237c5b86
 def image_prompt(labels            # label names (or a task name)
                 )->str:
     "User text asking an MLLM for the sentiment of the image it is shown."
@@ -136,6 +139,7 @@ class Parsed(NamedTuple):
 
 _NUM = re.compile(r'[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?')
 
+# %% ../nbs/03_prompts.ipynb #27ad7166
 def parse_number(text:str,          # a generated answer
                  lo:float|None=None, # lowest valid value (answers below are clipped to it)
                  hi:float|None=None  # highest valid value (answers above are clipped to it)
@@ -152,6 +156,7 @@ def parse_number(text:str,          # a generated answer
 # %% ../nbs/03_prompts.ipynb #7f0ebc9d
 def _norm(s): return ' '.join(str(s).lower().replace('_', ' ').split())
 
+# %% ../nbs/03_prompts.ipynb #8fca6093
 def _find_all(text, names):
     "(position, -length, name) for every whole-word occurrence of each name in text."
     hits = []
@@ -159,6 +164,7 @@ def _find_all(text, names):
         for m in re.finditer(r'(?<![\w-])' + re.escape(_norm(n)) + r'(?![\w])', text): hits.append((m.start(), -len(m.group()), n))
     return sorted(hits)
 
+# %% ../nbs/03_prompts.ipynb #2f39203d
 def parse_label(text:str,             # a generated answer
                 labels,               # the valid label names (or a task name)
                 aliases:dict|None=None # other strings that mean a label, e.g. {'-3': 'very negative'}

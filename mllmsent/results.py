@@ -32,11 +32,13 @@ def package_versions()->dict:
         except metadata.PackageNotFoundError: return None
     return {'python': platform.python_version(), **{p: _v(p) for p in VERSIONED_PACKAGES}}
 
+# %% ../nbs/11d_results.ipynb #fb8e5400
 def metric_columns(per_fold:pd.DataFrame)->list:
     "Numeric columns of a per-fold table that are metrics (not fold ids, seeds or row counts)."
     return [c for c in per_fold.columns if pd.api.types.is_numeric_dtype(per_fold[c])
             and not pd.api.types.is_bool_dtype(per_fold[c]) and c not in _ID_COLUMNS and not str(c).startswith('n_')]
 
+# %% ../nbs/11d_results.ipynb #9b86413f
 def _no_nan(o):
     "Replace NaN/inf by None (strict JSON), recursively."
     if isinstance(o, Mapping): return {k: _no_nan(v) for k, v in o.items()}
@@ -84,10 +86,12 @@ def summary_row(summary:dict)->dict:
         else: row[f'{m}_mean'] = s
     return row
 
+# %% ../nbs/11d_results.ipynb #66534947
 def result_row(res:dict, run:str)->dict:
     params = {k: v for k, v in res.get('params', {}).items() if k != 'output_dir'}
     return {'run': run, **params, **summary_row(res.get('summary', {}))}
 
+# %% ../nbs/11d_results.ipynb #a7ed6a4e
 def collect_results(root # a folder holding run folders (searched recursively for results.json)
                    )->pd.DataFrame:
     "One row per finished run under `root`: run folder, parameters, and per metric mean/std/hw/ci/n."

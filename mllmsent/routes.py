@@ -33,6 +33,7 @@ def prepare(self:Route, rows:pd.DataFrame # every row the folds will use
     "Work done once for all rows before the folds (e.g. encode every caption); by default nothing."
     return self
 
+# %% ../nbs/02a_routes.ipynb #6b2e9a75
 @patch
 def fit(self:Route, train:pd.DataFrame, # rows to learn from
         val:pd.DataFrame,               # rows to choose on (hyper-parameters, stopping point); never trained on
@@ -41,6 +42,7 @@ def fit(self:Route, train:pd.DataFrame, # rows to learn from
     "Learn from `train`, choosing on `val`; a second call starts again from scratch."
     raise NotImplementedError(f"{type(self).__name__} does not implement fit")
 
+# %% ../nbs/02a_routes.ipynb #e53df5da
 @patch
 def predict_proba(self:Route, rows:pd.DataFrame)->np.ndarray:
     "Class probabilities, an array [len(rows), n_labels] with columns in the task's label order."
@@ -52,11 +54,13 @@ def predict(self:Route, rows:pd.DataFrame):
     "Predicted label codes (classification), values (regression) or label sets (multi-label)."
     return self.predict_proba(rows).argmax(1)
 
+# %% ../nbs/02a_routes.ipynb #cc842e26
 @patch
 def describe(self:Route)->dict:
     "What the route is and how it is set up: recorded with every result and in each fold's resume key."
     return {'route': self.name, 'task': self.task.name, **{k: _plain(v) for k, v in self.settings.items()}}
 
+# %% ../nbs/02a_routes.ipynb #1598a6d2
 def _plain(v):
     "A JSON-friendly stand-in for a setting (paths and objects by their text)."
     return v if isinstance(v, (str, int, float, bool, type(None), list, tuple, dict)) else str(v)
@@ -76,6 +80,7 @@ class Majority(Route):
     "Predicts the training rows' class frequencies for every row: the floor any route must beat."
     name = 'majority'
 
+# %% ../nbs/02a_routes.ipynb #24147e69
 @patch
 def fit(self:Majority, train, val, monitor=None):
     counts = np.bincount(train['label'].astype(int), minlength=self.task.n_labels)
@@ -83,6 +88,7 @@ def fit(self:Majority, train, val, monitor=None):
     self.chosen = {'majority': self.task.labels[int(self.prior.argmax())]}
     return self
 
+# %% ../nbs/02a_routes.ipynb #e7f5a6ea
 @patch
 def predict_proba(self:Majority, rows): return np.tile(self.prior, (len(rows), 1))
 

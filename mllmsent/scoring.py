@@ -28,13 +28,16 @@ __all__ = ['CACHE_ARG', 'CONTENT_FREE', 'answer_token_ids', 'can_share_prompt', 
 # %% ../nbs/06_scoring.ipynb #d9037cac
 def _text_tokenizer(tok_or_proc): return getattr(tok_or_proc, 'tokenizer', tok_or_proc)
 
+# %% ../nbs/06_scoring.ipynb #654ffe75
 def _is_processor(tok_or_proc): return hasattr(tok_or_proc, 'tokenizer') and hasattr(tok_or_proc, 'image_processor')
 
+# %% ../nbs/06_scoring.ipynb #37aa717c
 def _special_kwargs(tok, text):
     "Do not add a BOS token when the rendered prompt (a chat template) already starts with it."
     bos = getattr(tok, 'bos_token', None)
     return {'add_special_tokens': not (bos and text.startswith(bos))}
 
+# %% ../nbs/06_scoring.ipynb #8fb82473
 def _split_after_prefix(p, full, answer, prompt):
     "Split `full` after its longest prefix shared with `p`, with errors naming the prompt."
     n = 0
@@ -43,6 +46,7 @@ def _split_after_prefix(p, full, answer, prompt):
     if n == 0: raise ValueError("The answer's first token has no context: the tokenizer adds no BOS token and the prompt is empty")
     return full[:n], full[n:]
 
+# %% ../nbs/06_scoring.ipynb #93b08bd1
 def answer_token_ids(tokenizer,   # a tokenizer (or a processor: its tokenizer is used)
                      prompt:str,  # the prompt, ending where the answer starts
                      answer:str   # the answer text appended to the prompt
@@ -52,6 +56,7 @@ def answer_token_ids(tokenizer,   # a tokenizer (or a processor: its tokenizer i
     kw = _special_kwargs(tok, prompt)
     return _split_after_prefix(tok(prompt, **kw)['input_ids'], tok(prompt + answer, **kw)['input_ids'], answer, prompt)
 
+# %% ../nbs/06_scoring.ipynb #d3289576
 def _batch_answer_ids(tokenizer, prompts, answers):
     "`answer_token_ids` for many (prompt, answer) pairs with two batched tokenizer calls: (full ids, answer lengths)."
     tok = _text_tokenizer(tokenizer)
@@ -72,6 +77,7 @@ def _pad_id(tok):
     "The id to pad with: the pad token's, else (LLaMA-3 has no pad token) the eos token's; padding is masked out either way."
     return tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
 
+# %% ../nbs/06_scoring.ipynb #e56d5f17
 @contextlib.contextmanager
 def _padding(tok_or_proc, side):
     "Temporarily set the tokenizer's padding side, and its pad token to eos when it has none; both are restored afterwards."
@@ -84,6 +90,7 @@ def _padding(tok_or_proc, side):
         tok.padding_side = old_side
         if no_pad: tok.pad_token = None
 
+# %% ../nbs/06_scoring.ipynb #862a1a2d
 def _model_device(model, device):
     if device is not None: return torch.device(device)
     return getattr(model, 'device', None) or next(model.parameters()).device
@@ -91,6 +98,7 @@ def _model_device(model, device):
 # transformers 5.24 renamed forward's KV-cache argument and output field `past_key_values` to `cache` (the old name is deprecated)
 CACHE_ARG = 'cache' if Version(transformers.__version__).release >= (5, 24) else 'past_key_values'
 
+# %% ../nbs/06_scoring.ipynb #55d13e54
 def can_share_prompt(model):
     "Whether `model` can score candidates on a prompt's cached keys/values: a decoder-only generative LM with a standard cache."
     base = model.get_base_model() if hasattr(model, 'get_base_model') else model
@@ -99,6 +107,7 @@ def can_share_prompt(model):
             and not cfg.is_encoder_decoder and base._supports_default_dynamic_cache()
             and cfg.get_text_config() is cfg)   # a multimodal model's forward also wants its pixel inputs
 
+# %% ../nbs/06_scoring.ipynb #e41e1605
 def _encode(tok_or_proc, texts, images, device, ids=None):
     "Tokenize `texts` (padded on the tokenizer's side); through the processor with `images` for a multimodal model; `ids`: already tokenized."
     if images is not None:
@@ -130,6 +139,7 @@ def _shared_prompt_batch(model, tok, prompts, cands, dev, normalize, prefix=None
                 use_cache=True, logits_to_keep=1, **kw)
     return _score_continuations(model, out, mask, conts, n_ans, n_c, dev, normalize, pad).reshape(B, n_c)
 
+# %% ../nbs/06_scoring.ipynb #84d332a1
 def _score_continuations(model, out, mask, conts, n_ans, n_c, dev, normalize, pad):
     "Each row's answer log-prob from the prompts' last logits and one pass of the continuations on the prompts' cache."
     Cm = max(len(c) for c in conts)
@@ -191,6 +201,7 @@ def _candidate_lists(prompts, candidates, images):
     if images is not None and len(images) != len(prompts): raise ValueError(f"{len(images)} images for {len(prompts)} prompts")
     return prompts, cands, n_c.pop()
 
+# %% ../nbs/06_scoring.ipynb #bf8b1e18
 def _sharing(model, images, share_prompt):
     "Whether to score on each prompt's shared cache: when asked and possible, an error when asked and impossible."
     can_share = images is None and can_share_prompt(model)
@@ -257,6 +268,7 @@ def _softmax(x):
     e = np.exp(x)
     return e / e.sum(axis=1, keepdims=True)
 
+# %% ../nbs/06_scoring.ipynb #914bb3ea
 def score_candidates(model,                # a causal LM or an image-text-to-text model
                      tok_or_proc,          # its tokenizer, or its processor (with images)
                      prompts,              # prompt strings ending where the answer starts (see `render_prompt`)
@@ -278,6 +290,7 @@ def _with_space(prompt, label):
     "A label as the continuation of `prompt`: a leading space when the prompt ends on a non-space character."
     return label if (not prompt or prompt[-1].isspace()) else ' ' + label
 
+# %% ../nbs/06_scoring.ipynb #6f1db1dc
 def predict_labels(model,                # a causal LM or an image-text-to-text model
                    tok_or_proc,          # its tokenizer or processor
                    prompts,              # prompt strings ending where the answer starts
@@ -321,6 +334,7 @@ def generate_answers(model,                  # a causal LM or image-text-to-text
         outs += tok.batch_decode(new, skip_special_tokens=True)
     return outs
 
+# %% ../nbs/06_scoring.ipynb #31858cf1
 def generate_and_parse(model, tok_or_proc, prompts, parser, # `parser(text) -> Parsed`, e.g. `partial(parse_number, lo=0, hi=1)`
                        **kwargs                            # passed to `generate_answers`
                       )->list:
@@ -473,6 +487,7 @@ def prepare(self:LabelScoring, rows):
     else: self.cache = None
     return self
 
+# %% ../nbs/06_scoring.ipynb #e0685ca2
 @patch
 def raw_proba(self:LabelScoring, texts, examples=()):
     "Uncalibrated label probabilities of captions `texts` with the given k-shot `examples`."
@@ -514,6 +529,7 @@ def _choose(self:LabelScoring, options, cals, val, monitor):
             if best is None or acc > best[0]: best = (acc, k, ex, cf, c)
     _, self.k, self.examples, self.content_free_proba, self.calibrated = best
 
+# %% ../nbs/06_scoring.ipynb #7396b846
 @patch
 def predict_proba(self:LabelScoring, rows):
     p = self.raw_proba(rows['text'], self.examples)

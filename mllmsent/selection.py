@@ -25,6 +25,7 @@ def point_column(curve:pd.DataFrame # a curve: one row per evaluation point
         if c in curve.columns: return c
     raise KeyError(f"a curve needs a column naming its evaluation points, one of {list(POINT_COLUMNS)}; it has {list(curve.columns)}")
 
+# %% ../nbs/11c_selection.ipynb #ca6e4aeb
 def first_best(values # scores, one per evaluation point, in the order they were made
               )->int:
     "Position of the first largest value: where a loop that keeps a point only when it is strictly better ends."
@@ -43,6 +44,7 @@ def _locate(curve:pd.DataFrame, col:str, chosen)->int:
     if not len(hits): raise ValueError(f"validation chose {col} = {chosen!r}, which is not a point of the curve ({pts.tolist()})")
     return int(hits[0])
 
+# %% ../nbs/11c_selection.ipynb #1747c1c6
 def fold_selection(curve:pd.DataFrame,       # one fold's curve: a point column, val_accuracy, monitor_accuracy, monitor_f1_weighted
                    chosen=None,              # the point validation chose (the fold's C / best_step / best_epoch); None: the first best val_accuracy
                    by:str='monitor_accuracy' # the test score that picks MLLMsent's point (their train.py keeps the best accuracy)

@@ -41,6 +41,7 @@ def sft_example(tokenizer,            # the model's tokenizer
         p = p[:keep_bos] + p[keep_bos + over:]
     return {'input_ids': p + a, 'attention_mask': [1] * (len(p) + len(a)), 'labels': [-100] * len(p) + a}
 
+# %% ../nbs/08_sft.ipynb #16e9812a
 def sft_dataset(tokenizer,            # the model's tokenizer
                 user_texts,           # instructions (user messages), rendered with `render_prompt`
                 answers,              # target answers, one per instruction
@@ -74,6 +75,7 @@ def toy_sentiment_data(n:int=200,   # number of examples (half positive, half ne
         texts.append(f"Text: {' '.join(words)} Sentiment:"); labels.append(lab)
     return texts, labels
 
+# %% ../nbs/08_sft.ipynb #641f7250
 def toy_tokenizer(chat_template:bool=False # attach the tiny chat template
                  ):
     "A tiny BPE tokenizer whose vocabulary covers the toy task (each word is one token)."
@@ -99,6 +101,7 @@ def is_quantized(model)->bool:
     return bool(getattr(model, 'is_loaded_in_4bit', False) or getattr(model, 'is_loaded_in_8bit', False)
                 or getattr(model, 'quantization_method', None))
 
+# %% ../nbs/08_sft.ipynb #43ffbf58
 def unpack_cpu_4bit(model # a model whose `Linear4bit` layers will be trained through (QLoRA)
                    ):
     "Keep bitsandbytes' 4-bit layers differentiable on CPUs with AVX512-BF16: undo and switch off their inference packing."
@@ -114,6 +117,7 @@ def unpack_cpu_4bit(model # a model whose `Linear4bit` layers will be trained th
             m.weight.data, m.weight.quant_state = _convert_weight_packed_for_cpu_inverse(m.weight.data, qs)
     return model
 
+# %% ../nbs/08_sft.ipynb #99619b78
 def add_lora(model,                          # a causal LM (full precision, or 4-bit/8-bit for QLoRA)
              config=None,                    # a peft LoraConfig (default: `lora_config(model, **kwargs)`)
              gradient_checkpointing:bool=False, # trade compute for memory (large models)
@@ -148,6 +152,7 @@ def training_args(output_dir,               # checkpoints and logs go here
     d.update(kwargs)
     return TrainingArguments(**d)
 
+# %% ../nbs/08_sft.ipynb #19557867
 def train_sft(model,                      # a model with LoRA adapters (see `add_lora`) or any trainable model
               tokenizer,                  # its tokenizer
               train_data,                 # examples from `sft_dataset` (or `classification_dataset`)
@@ -178,6 +183,7 @@ def save_adapter(model,       # a peft model
     if tokenizer is not None: tokenizer.save_pretrained(folder)
     return folder
 
+# %% ../nbs/08_sft.ipynb #7582f984
 def merge_adapter(base,                    # hub id or folder of the base model (as it was before quantization)
                   adapter,                 # folder written by `save_adapter`
                   dtype=torch.float32,     # precision to merge in (bfloat16 for large models on a GPU)
@@ -220,6 +226,7 @@ def subsample_rows(rows,        # rows with a `label` column
     if n is None or len(rows) <= n: return rows
     return rows.groupby('label', group_keys=False).sample(frac=n / len(rows), random_state=seed)
 
+# %% ../nbs/08_sft.ipynb #0e8dd336
 def train_with_validation(route,      # the route being fitted (its settings: epochs, max_steps, lr, ... ; `curve`, `chosen` are set)
                           model,      # the model with adapters
                           tokenizer,  # its tokenizer
@@ -281,11 +288,13 @@ def _load(self:SFT):
     lm = add_lora(load_causal_lm(path, quantization=s['quantization']), r=s['r'], alpha=s['alpha'], dropout=s['dropout'])
     return lm, tok
 
+# %% ../nbs/08_sft.ipynb #43da256c
 @patch
 def predict_proba(self:SFT, rows):
     return caption_label_proba(self.lm, self.tok, rows['text'], self.task, normalize=self.settings['normalize'],
                                batch_size=self.score_batch_size, progress=self.progress)
 
+# %% ../nbs/08_sft.ipynb #719b79ea
 @patch
 def _evaluate(self:SFT, step, val, monitor):
     "Validation accuracy at `step` (and the monitored rows' scores when asked), recorded in the curve."

@@ -39,6 +39,7 @@ Share = Range(0, 1, low_open=True)         # in (0, 1]
 class SpecError(ValueError):
     "A parameter does not fit its experiment's spec: the message names where it came from and the field."
 
+# %% ../nbs/11b_specs.ipynb #33aadfc6
 def _type_name(t)->str:
     if typing.get_origin(t) is Annotated: return _type_name(typing.get_args(t)[0])
     if typing.get_origin(t) is Literal: return ' | '.join(repr(a) for a in typing.get_args(t))
@@ -101,12 +102,14 @@ class Spec:
 def _hints(cls)->dict:
     return typing.get_type_hints(cls, include_extras=True)
 
+# %% ../nbs/11b_specs.ipynb #7c928497
 def _unknown(cls, key:str, where:str):
     names = [f.name for f in fields(cls)]
     near = difflib.get_close_matches(key, names + list(cls.aliases), n=1)
     return SpecError(f"{where}: unknown parameter {key!r} for {cls.__name__}" + (f" (did you mean {near[0]!r}?)" if near else '')
                      + f"; its parameters are {names}")
 
+# %% ../nbs/11b_specs.ipynb #7b46ee1f
 @patch(cls_method=True)
 def parse(cls:Spec, d:dict|None=None, # field values (names or aliases); None: all defaults
           where:str='parameters'      # where they came from, for errors: a file, a flag, 'grid run 3'
@@ -135,6 +138,7 @@ def spec_params(spec:Spec)->dict:
     "The spec's fields as plain values (recorded in `results.json`)."
     return asdict(spec)
 
+# %% ../nbs/11b_specs.ipynb #38b017da
 def show_params(cls)->str:
     "One line per field: name, type, default, and the help from its comment."
     helps, hints = field_help(cls), _hints(cls)
@@ -168,6 +172,7 @@ def register_spec(name:str # the experiment notebook's file name without `.ipynb
     def deco(cls): EXPERIMENT_SPECS[name] = cls; return cls
     return deco
 
+# %% ../nbs/11b_specs.ipynb #3b2dab0b
 def spec_for(notebook # an experiment notebook path, or its name
             ):
     "The spec class registered for `notebook`, with an error listing the known experiments."
@@ -255,6 +260,7 @@ class Captioning(Spec):
     seed: int = 0                           # seed
     output_dir: str = 'runs/captioning'     # the run folder
 
+# %% ../nbs/11b_specs.ipynb #33460bbf
 @register_spec('direct_image_sentiment')
 @dataclass
 class DirectImageSentiment(Spec):
@@ -324,6 +330,7 @@ class LLaVAC(Spec):
     papers_dir: str|None = None             # e.g. 'papers/llavac': write the reported-vs-reproduced table there
     output_dir: str = 'runs/llavac'         # the run folder (finished splits are kept in folds/: a rerun resumes)
 
+# %% ../nbs/11b_specs.ipynb #5a2d4d71
 @register_spec('llm_caption_classification')
 @dataclass
 class LLMCaptionClassification(Spec):

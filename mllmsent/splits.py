@@ -28,6 +28,7 @@ def _table(rows)->pd.DataFrame:
     df = df.astype({'id': str, 'split': 'int64', 'part': str})
     return df.sort_values(['split', 'part', 'id'], ignore_index=True)
 
+# %% ../nbs/02_splits.ipynb #5596d88b
 def _ids(df):
     "The ids of `df` as strings, checked to be unique."
     ids = df['id'].astype(str).to_numpy()
@@ -35,6 +36,7 @@ def _ids(df):
     if dup.any(): raise DataError(f"id {ids[dup.to_numpy()][0]!r} appears more than once; split tables need unique ids")
     return ids
 
+# %% ../nbs/02_splits.ipynb #23b39485
 def _stratify(y, n_parts, what):
     "`y` if every class has at least `n_parts` rows, else None with a warning (a non-stratified split)."
     if y is None: return None
@@ -44,6 +46,7 @@ def _stratify(y, n_parts, what):
                   f"to stratify; splitting without stratification", stacklevel=3)
     return None
 
+# %% ../nbs/02_splits.ipynb #9b64e079
 def _holdout(ids, y, fraction, seed, what):
     "Split `ids` into (rest, held out) with `fraction` held out, stratified on `y` when the classes allow it."
     if fraction <= 0: return ids, ids[:0]
@@ -56,6 +59,7 @@ def _holdout(ids, y, fraction, seed, what):
     rest, out = train_test_split(ids, test_size=n_out, random_state=seed, stratify=strat)
     return np.asarray(rest), np.asarray(out)
 
+# %% ../nbs/02_splits.ipynb #57337f4d
 def _labels(df, label_col):
     "The stratification labels as strings, or None for `label_col=None`."
     if label_col is None: return None
@@ -116,6 +120,7 @@ def _check_ratios(ratios):
         raise ValueError(f"ratios {tuple(ratios)} must be (train, val, test) shares summing to 1, with train and test > 0")
     return r
 
+# %% ../nbs/02_splits.ipynb #56ed3af4
 def random_split(df:pd.DataFrame,           # a table with an `id` column (and `label_col`)
                  ratios=(0.8, 0.1, 0.1),    # train, val, test shares (val may be 0)
                  seed:int=0,                # random seed
@@ -130,6 +135,7 @@ def random_split(df:pd.DataFrame,           # a table with an `id` column (and `
     train, val = _holdout(rest, None if lab is None else np.array([lab[i] for i in rest]), r[1] / (r[0] + r[1]), seed + 1, 'validation split')
     return _table([(split, 'train', train), (split, 'val', val), (split, 'test', test)])
 
+# %% ../nbs/02_splits.ipynb #2af62733
 def repeated_splits(df:pd.DataFrame,        # a table with an `id` column (and `label_col`)
                     n:int=10,               # number of splits
                     ratios=(0.8, 0.1, 0.1), # train, val, test shares
@@ -158,6 +164,7 @@ def check_split(split:pd.DataFrame, # a split table [id, split, part]
         if empty: raise DataError(f"{where}: split(s) {empty} have no {part!r} rows")
     return counts
 
+# %% ../nbs/02_splits.ipynb #ee95f5d0
 def iter_splits(split:pd.DataFrame # a split table [id, split, part]
                ):
     "Yield (k, train_ids, val_ids, test_ids) for each split k, after `check_split`."
@@ -209,6 +216,7 @@ def save_split(split:pd.DataFrame, # a split table [id, split, part]
     with atomic_write(path.with_name(path.name + '.sha256')) as f: f.write(f'{digest}  {path.name}\n')
     return digest
 
+# %% ../nbs/02_splits.ipynb #701421c9
 def load_split(path,             # a split CSV written by `save_split` (or by hand: id,split,part)
                sha256:str|None=None # expected digest; None uses the `.sha256` file beside it, if any
               )->pd.DataFrame:

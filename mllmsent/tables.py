@@ -30,6 +30,7 @@ class Table(NamedTuple):
     frame: pd.DataFrame
     def _repr_markdown_(self): return self.markdown
 
+# %% ../nbs/11e_tables.ipynb #35fb1a20
 def _markdown(df):
     cell = lambda v: str(v).replace('|', r'\|')
     lines = ['| ' + ' | '.join(cell(c) for c in df.columns) + ' |', '|' + '|'.join('---' for _ in df.columns) + '|']
@@ -38,6 +39,7 @@ def _markdown(df):
 _TEX = {'\\': r'\textbackslash{}', '&': r'\&', '%': r'\%', '$': r'\$', '#': r'\#', '_': r'\_', '{': r'\{', '}': r'\}',
         '~': r'\textasciitilde{}', '^': r'\textasciicircum{}', '±': r'$\pm$', '–': '--', 'α': r'$\alpha$'}
 
+# %% ../nbs/11e_tables.ipynb #2f7ee252
 def _latex(df, caption=None, label=None):
     esc = lambda v: ''.join(_TEX.get(ch, ch) for ch in str(v))
     body = [r'\begin{tabular}{' + 'l'*len(df.columns) + '}', r'\toprule', ' & '.join(esc(c) for c in df.columns) + r' \\', r'\midrule',
@@ -51,6 +53,7 @@ def _join_key(row, on):
     "Values of the join columns as strings, model names as MLLMsent's experiment names spell them (`models.mllmsent_name`)."
     return tuple(mllmsent_name(row.get(k)) if k == 'model' else str(row.get(k)) for k in on)
 
+# %% ../nbs/11e_tables.ipynb #27cbe9ba
 def render_table(df:pd.DataFrame,         # results: `collect_results` / `reported_mllmsent` columns ({metric}_mean, {metric}_hw)
                  metrics=('accuracy', 'f1_weighted'), # metrics to show, in order
                  keys=None,               # row key columns; default those of `TABLE_KEYS` present in `df`
@@ -139,6 +142,7 @@ def _cell_key(row, keys):
 
 OUR_METRICS = {'accuracy': 'acc', 'f1_weighted': 'F1w'}   # our columns in a caption table: metric -> short name
 
+# %% ../nbs/11e_tables.ipynb #bd50f31a
 def beside_reported(ours:pd.DataFrame,     # our runs (`grid_runs`): the key columns and {metric}_mean/_hw
                     label:str,             # names our columns: 'MiniLM frozen' -> 'MiniLM frozen acc', 'MiniLM frozen F1w'
                     reported:pd.DataFrame, # reported rows of one group (`reported.reported_mllmsent(group=...)`)

@@ -93,6 +93,7 @@ def vision_skip_modules(model_or_config=None # a LLaVA-style model or config (al
     "Full module names that 4-bit loading must leave unquantized: vision tower, projector and LM head."
     return ['model.vision_tower', 'model.multi_modal_projector', 'lm_head']
 
+# %% ../nbs/04a_vision_models.ipynb #412993e7
 def _bits_name(bits:int)->str:
     "4 -> '4bit', 8 -> '8bit' (the `quantization` names of `mllmsent.models.quantization_config`)."
     if bits not in (4, 8): raise ValueError(f"bits={bits!r}: bitsandbytes quantizes to 4 or 8 bits (or pass bits=None for full precision)")
