@@ -105,11 +105,14 @@ def test_links_between_pages_are_relative(site):
     assert m and f'id="{m[1]}"' in (pages['00_core.ipynb'] if 'core.html' in m[0] else pages['01_data.ipynb']).read_text()
 
 
+def _small_nb(path, heading, *codes):
+    "Write a notebook with a titled markdown cell and the code cells `codes`."
+    cells = [nbformat.v4.new_markdown_cell(heading)] + [nbformat.v4.new_code_cell(c) for c in codes]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), str(path))
+
+
 def test_a_notebook_that_runs_too_long_is_stopped_and_its_page_says_so(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell('# Slow\n> Sleeps.'),
-                                         nbformat.v4.new_code_cell('print("before")'),
-                                         nbformat.v4.new_code_cell('import time; time.sleep(120)')])
-    nbformat.write(nb, str(tmp_path/'slow.ipynb'))
+    _small_nb(tmp_path/'slow.ipynb', '# Slow\n> Sleeps.', 'print("before")', 'import time; time.sleep(120)')
     res = run_notebook(tmp_path/'slow.ipynb', tmp_path/'proc'/'slow.ipynb', timeout=15)
     assert res['status'] == 'timeout' and 'ran past 15 s' in res['errors'][0]['error']
     assert res['seconds'] < 60
@@ -118,10 +121,7 @@ def test_a_notebook_that_runs_too_long_is_stopped_and_its_page_says_so(tmp_path)
 
 
 def test_a_failing_cell_is_shown_and_reported(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell('# Fails\n> Raises.'),
-                                         nbformat.v4.new_code_cell("raise ValueError('bad row 3')"),
-                                         nbformat.v4.new_code_cell("print('still runs')")])
-    nbformat.write(nb, str(tmp_path/'fails.ipynb'))
+    _small_nb(tmp_path/'fails.ipynb', '# Fails\n> Raises.', "raise ValueError('bad row 3')", "print('still runs')")
     res = run_notebook(tmp_path/'fails.ipynb', tmp_path/'proc'/'fails.ipynb', timeout=120)
     assert res['status'] == 'errors' and res['errors'][0]['error'] == 'ValueError: bad row 3'
     _, body, _ = page_body(tmp_path/'proc'/'fails.ipynb')
