@@ -238,3 +238,16 @@ def test_grid_jobs_failure_starts_no_more_runs(tmp_path):
     assert Path.cwd() == here                                                 # papermill's chdir does not leak
     assert 1 <= len(executions(tmp_path/'runs')) <= 4    # those under way when the first failed (a freed worker may take one more)
     assert not list((tmp_path/'runs').glob('*/results.json'))
+
+def test_cli_checks_across_flags_after_each_flag(tmp_path, capsys, monkeypatch):
+    "A check that needs two flags (EmoLLMs: sft_steps needs an LLM `model`) passes when both are given, fails naming the flags when not."
+    import mllmsent.experiments as experiments
+    nb = Path(__file__).parents[1]/'nbs'/'experiments'/'emollms.ipynb'
+    assert main_run(nb, out=tmp_path/'a', Param={'sft_steps': '8'}) == 1
+    err = capsys.readouterr().err
+    assert '-p flags' in err and 'the feature baseline has nothing to fine-tune' in err
+    assert not (tmp_path/'a').exists()
+    seen = []
+    monkeypatch.setattr(experiments, 'run_experiment', lambda nb, params, out, **kw: seen.append(params) or {})
+    assert main_run(nb, out=tmp_path/'b', Param={'model': 'smollm2', 'sft_steps': '8'}) == 0
+    assert seen == [{'model': 'smollm2', 'sft_steps': 8}]
