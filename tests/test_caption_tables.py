@@ -103,3 +103,16 @@ def test_paired_runs_refuses_runs_on_different_labels(tmp_path):
     fake_run(a, 'minigpt4', 0.7, IDS, LABELS, LABELS)
     fake_run(b, 'minigpt4', 0.7, IDS, [2] + LABELS[1:], LABELS)
     with pytest.raises(ValueError, match=r'different labels to 1 of the 10 rows'): paired_runs(grid_runs(a), grid_runs(b))
+
+def test_another_model_named_and_paired_with_minilm(grids, tmp_path):
+    "`name`/`label` name another model's files and columns; `versus_root` pairs its frozen runs with MiniLM's on the shared rows."
+    frozen, tuned, reported = grids
+    paper = tmp_path/'paper'
+    res = run_experiment(NB, dict(frozen_root=str(tuned), finetune_root=str(tmp_path/'none'), versus_root=str(frozen), name='smol',
+                                  label='Smol', paper_dir=str(paper), reported=str(reported), figure_alpha=3), tmp_path/'run', cwd=tmp_path)
+    assert not list(paper.glob('caption_minilm_*'))
+    assert md_rows(paper/'caption_smol_frozen.md')[0][3:5] == ['Smol frozen acc', 'Smol frozen F1w']
+    p = md_rows(paper/'caption_smol_paired_vs_minilm.md')
+    assert p[0][:6] == ['source', 'problem', 'alpha', 'n', 'acc MiniLM', 'acc Smol'] and 'F1w diff' in p[0]
+    assert len(p) == 2 and p[1][:4] == ['minigpt4', 'p3', '3', '7']
+    assert res['extra']['paired_versus'][0]['n'] == 7
