@@ -182,7 +182,7 @@ def test_reported_bad_files(tmp_path):
     p = tmp_path/'rep.csv'
     p.write_text('group,experiment,fold,accuracy,f1_weighted\nexperiments-x,bart-experiment-p3-alpha3,1,0.5,0.5\n'
                  'experiments-x,roberta-p3-alpha3,1,0.5,0.5\n')
-    with pytest.raises(ValueError, match=r"rep.csv, row 3: Cannot parse experiment name 'roberta-p3-alpha3'"): reported_mllmsent(p)
+    with pytest.raises(ValueError, match=r"rep.csv, row 3, field 'experiment': Cannot parse experiment name 'roberta-p3-alpha3'"): reported_mllmsent(p)
     with pytest.raises(ValueError, match=r"no group 'y'"): reported_mllmsent(p, group='y')
     p.write_text('group,experiment,fold,accuracy\n')
     with pytest.raises(KeyError, match=r"\['f1_weighted'\] missing"): reported_mllmsent(p)
