@@ -68,9 +68,9 @@ def run_experiment(notebook,              # the parameterized notebook (a cell t
     if not overwrite and (done := _finished(results, spec)) is not None: return done
     run_dir.mkdir(parents=True, exist_ok=True); results.unlink(missing_ok=True)
     out_nb = run_dir/notebook.name
-    try:   # absolute paths: papermill changes the process's directory to `cwd` while it runs (several runs may share it)
+    try:   # the kernel starts in `cwd` (nbclient's resources path), not by papermill's process-wide chdir, which races across --jobs threads
         pm.execute_notebook(str(notebook.resolve()), str(out_nb.resolve()), parameters=_papermill_params(notebook, spec),
-                            kernel_name=kernel, progress_bar=False, cwd=str(cwd),
+                            kernel_name=kernel, progress_bar=False, resources={'metadata': {'path': str(cwd)}},
                             extra_arguments=['--IPKernelApp.log_level=CRITICAL'])   # no 'TCP without encryption' warning, no 'KeyboardInterrupt caught' at shutdown
     except BaseException as e:
         results.unlink(missing_ok=True)  # a failed run leaves no results, even if a cell wrote some before failing
@@ -139,14 +139,13 @@ def run_grid(notebook,             # the parameterized notebook
         res = run_experiment(notebook, {**fx, **c}, Path(out_root)/name, overwrite=overwrite, kernel=kernel, cwd=cwd, where=f'{where} (run {name})')
         row = result_row(res, name)  # the grid's values first, then what the notebook recorded
         return {'run': name, **fx, **c, **{k: v for k, v in row.items() if k != 'run'}}
-    here, cwd = os.getcwd(), str(Path(cwd or Path(notebook).resolve().parent).resolve())   # one directory for every run
+    cwd = str(Path(cwd or Path(notebook).resolve().parent).resolve())   # one directory for every run
     pool = ThreadPoolExecutor(jobs)   # threads only wait: each run is a separate kernel process
     try:
         futures = [pool.submit(one, n, c) for n, c in zip(names, combos)]
         for f in as_completed(futures): f.result(); bar.update()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)   # a failed run: let the running ones finish, start no more
-        os.chdir(here)   # papermill's chdir/restore pairs interleave across threads: put the directory back
         bar.close()
     return pd.DataFrame([f.result() for f in futures])
 

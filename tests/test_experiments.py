@@ -1,5 +1,5 @@
 "Papermill runs end to end, resume, failures, grid files, reported numbers and tables."
-import json, math
+import json, math, os
 from pathlib import Path
 import nbformat, pandas as pd, pytest
 from dataclasses import dataclass
@@ -238,6 +238,17 @@ def test_grid_jobs_failure_starts_no_more_runs(tmp_path):
     assert Path.cwd() == here                                                 # papermill's chdir does not leak
     assert 1 <= len(executions(tmp_path/'runs')) <= 4    # those under way when the first failed (a freed worker may take one more)
     assert not list((tmp_path/'runs').glob('*/results.json'))
+
+def test_kernel_starts_in_cwd_whatever_the_process_directory(tmp_path, monkeypatch):
+    """With --jobs, one run's papermill put the process directory back while another run's kernel was starting, so that
+    kernel started elsewhere and its relative paths failed (CI, 2026-12-07). Simulated deterministically: chdir does nothing."""
+    (tmp_path/'nbs').mkdir(); (tmp_path/'elsewhere').mkdir()
+    nb = make_notebook(tmp_path/'nbs'/'exp.ipynb')
+    monkeypatch.chdir(tmp_path/'elsewhere')
+    monkeypatch.setattr(os, 'chdir', lambda path: None)
+    res = run_experiment(nb, {'scale': 2}, tmp_path/'nbs'/'runs'/'one')           # the kernel's cwd: the notebook's folder
+    assert executions(tmp_path/'nbs'/'runs') == ['one'] and math.isclose(res['summary']['accuracy']['mean'], 0.4)
+    assert not any((tmp_path/'elsewhere').iterdir())
 
 def test_cli_checks_across_flags_after_each_flag(tmp_path, capsys, monkeypatch):
     "A check that needs two flags (EmoLLMs: sft_steps needs an LLM `model`) passes when both are given, fails naming the flags when not."
