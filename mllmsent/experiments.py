@@ -139,7 +139,6 @@ def run_grid(notebook,             # the parameterized notebook
         res = run_experiment(notebook, {**fx, **c}, Path(out_root)/name, overwrite=overwrite, kernel=kernel, cwd=cwd, where=f'{where} (run {name})')
         row = result_row(res, name)  # the grid's values first, then what the notebook recorded
         return {'run': name, **fx, **c, **{k: v for k, v in row.items() if k != 'run'}}
-    cwd = str(Path(cwd or Path(notebook).resolve().parent).resolve())   # one directory for every run
     pool = ThreadPoolExecutor(jobs)   # threads only wait: each run is a separate kernel process
     try:
         futures = [pool.submit(one, n, c) for n, c in zip(names, combos)]

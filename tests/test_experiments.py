@@ -235,7 +235,7 @@ def test_grid_jobs_failure_starts_no_more_runs(tmp_path):
     grid = {'grid': {'scale': [1, 2, 3, 4, 5, 6, 7, 8]}, 'fixed': {'fail': True}}
     here = Path.cwd()
     with pytest.raises(ExperimentError, match='boom after saving'): run_grid(nb, grid, tmp_path/'runs', jobs=2)
-    assert Path.cwd() == here                                                 # papermill's chdir does not leak
+    assert Path.cwd() == here                                                 # the process directory is never changed
     assert 1 <= len(executions(tmp_path/'runs')) <= 4    # those under way when the first failed (a freed worker may take one more)
     assert not list((tmp_path/'runs').glob('*/results.json'))
 
